@@ -1,0 +1,99 @@
+// Compile-time shape errors. A layer's shape rule is a constexpr function returning a
+// layer_check; when it fails, Sequential names an incomplete class template whose name carries
+// the layer's position, its type, what it needs and what it got, so the compiler's first error
+// line reads, for the seed's bug:
+//
+//   error: invalid application of 'sizeof' to incomplete type 'ctnn::shape_error_at_layer<7,
+//          ctnn::Linear<512, 10>, ctnn::needs_in_features<512>, ctnn::got_in_features<2048> >'
+//
+// Positions count layers after Input from 0, the same index PyTorch's nn.Sequential uses.
+#pragma once
+#include <cstddef>
+
+#include "shape.hpp"
+
+namespace ctnn {
+
+/// What a layer's shape rule can object to.
+enum class problem {
+    none,
+    in_features,          // Linear<In, Out> after a flat shape of another size
+    in_channels,          // Conv<Cin, ...> after a map with another channel count
+    flat_input,           // Linear after a C×H×W map (a Flatten is missing)
+    image_input,          // a spatial layer (Conv, pooling) after a flat shape
+    kernel_too_large,     // Conv kernel larger than its padded input
+    window_too_large,     // pooling window larger than its input
+    channels,             // BatchNorm<C> after another channel / feature count
+};
+
+/// The result of a layer's shape rule: `needs` and `got` are the numbers the message shows.
+struct layer_check {
+    problem what = problem::none;
+    dims needs{};
+    dims got{};
+    constexpr bool ok() const { return what == problem::none; }
+};
+
+// The tags that spell the problem in the diagnostic. They are never defined: only named.
+template <std::size_t N> struct needs_in_features;
+template <std::size_t N> struct got_in_features;
+template <std::size_t C> struct needs_in_channels;
+template <std::size_t C> struct got_in_channels;
+template <std::size_t C> struct needs_channels;
+template <std::size_t C> struct got_channels;
+template <std::size_t N> struct needs_flat_input_of;  // N features: insert ctnn::Flatten
+struct needs_CHW_input;
+template <std::size_t... D> struct got_shape;
+template <std::size_t H, std::size_t W> struct needs_padded_input_at_least;
+template <std::size_t H, std::size_t W> struct got_padded_input;
+template <std::size_t H, std::size_t W> struct needs_input_at_least;
+template <std::size_t H, std::size_t W> struct got_input;
+
+/// Never defined: naming it with sizeof is the compile-time shape error.
+template <std::size_t Layer, class Kind, class Needs, class Got>
+struct shape_error_at_layer;
+
+namespace detail {
+
+template <std::size_t Rank, std::size_t D0, std::size_t D1, std::size_t D2>
+struct got_shape_of { using type = got_shape<D0, D1, D2>; };
+template <std::size_t D0, std::size_t D1, std::size_t D2>
+struct got_shape_of<1, D0, D1, D2> { using type = got_shape<D0>; };
+
+template <problem P, std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR,
+          std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags;
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::in_features, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_in_features<N0>; using got = got_in_features<G0>; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::in_channels, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_in_channels<N0>; using got = got_in_channels<G0>; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::channels, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_channels<N0>; using got = got_channels<G0>; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::flat_input, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_flat_input_of<N0>; using got = typename got_shape_of<GR, G0, G1, G2>::type; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::image_input, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_CHW_input; using got = typename got_shape_of<GR, G0, G1, G2>::type; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::kernel_too_large, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_padded_input_at_least<N0, N1>; using got = got_padded_input<G0, G1>; };
+template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::size_t G0, std::size_t G1, std::size_t G2>
+struct problem_tags<problem::window_too_large, N0, N1, N2, GR, G0, G1, G2> {
+    using needs = needs_input_at_least<N0, N1>; using got = got_input<G0, G1>; };
+
+/// Names shape_error_at_layer<...> (a hard error) when the check failed and no earlier layer
+/// failed already (so one mistake gives one error, not a cascade).
+template <bool Raise, std::size_t Layer, class Kind, class Tags>
+struct raise_shape_error { static constexpr bool value = true; };
+template <std::size_t Layer, class Kind, class Tags>
+struct raise_shape_error<true, Layer, Kind, Tags> {
+    static constexpr bool value =
+        sizeof(shape_error_at_layer<Layer, Kind, typename Tags::needs, typename Tags::got>) > 0;
+};
+
+}  // namespace detail
+}  // namespace ctnn
