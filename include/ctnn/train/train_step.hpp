@@ -1,0 +1,67 @@
+// One training step on a batch: forward (training mode), loss, backward, optimizer update.
+//
+//   ctnn::Adam opt(net, 1e-3f);
+//   float loss = ctnn::train_step(net, opt, ctnn::CrossEntropy{}, in, labels, batch);  // int32 labels
+//   float loss = ctnn::train_step(net, opt, ctnn::MSE{}, in, targets, batch);          // float targets
+//
+// The loss is checked before anything changes: a label outside the net's outputs or a NaN or
+// infinite loss throws ctnn::error and leaves parameters and optimizer state untouched.
+#pragma once
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../backends/default.hpp"
+#include "../error.hpp"
+#include "loss.hpp"
+
+namespace ctnn {
+
+/// What a step measured: the mean loss and, for class labels, how many argmaxes were right.
+struct step_result {
+    float loss = 0.0f;
+    std::size_t correct = 0;
+};
+
+/// Index of the largest of k values (the first one on ties, like torch.argmax).
+inline std::size_t argmax(const float* v, std::size_t k) {
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < k; ++i)
+        if (v[i] > v[best]) best = i;
+    return best;
+}
+
+/// train_step, also counting correct predictions (class labels only).
+template <class Backend = default_backend, class Net, class Opt, class Loss>
+step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float* in,
+                              const typename Loss::target_type* targets, std::size_t batch) {
+    constexpr std::size_t k = Net::output_size;
+    thread_local std::vector<float> dout;
+    if (dout.size() < batch * k) dout.resize(batch * k);
+    const float* out = net.template forward_train<Backend>(in, batch);
+    step_result r;
+    r.loss = loss(out, targets, batch, k, dout.data());
+    if (!std::isfinite(r.loss))
+        throw error(std::string("ctnn::train_step: the ") + std::string(Loss::kind) + " loss is " +
+                    (std::isnan(r.loss) ? "NaN" : "infinite") + " (learning rate " + std::to_string(opt.lr()) +
+                    ", after " + std::to_string(opt.steps()) + " optimizer steps); parameters were not updated");
+    if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
+        for (std::size_t i = 0; i < batch; ++i)
+            r.correct += argmax(out + i * k, k) == static_cast<std::size_t>(targets[i]);
+    net.zero_grad();
+    net.template backward<Backend>(dout.data());
+    opt.step();
+    return r;
+}
+
+/// One training step; returns the batch's mean loss.
+template <class Backend = default_backend, class Net, class Opt, class Loss>
+float train_step(Net& net, Opt& opt, const Loss& loss, const float* in, const typename Loss::target_type* targets,
+                 std::size_t batch) {
+    return train_step_result<Backend>(net, opt, loss, in, targets, batch).loss;
+}
+
+}  // namespace ctnn

@@ -1,0 +1,201 @@
+// The trainer: epochs of train_step over a data::loader, a progress display, per-epoch train
+// loss / accuracy and test accuracy, a metrics CSV, checkpoints and resume.
+//
+//   ctnn::data::loader train(train_set, 64, seed, true, {.hflip = true});
+//   ctnn::fit_options o{.epochs = 12, .metrics_csv = "metrics.csv", .checkpoint = "net.ckpt"};
+//   auto history = ctnn::fit(net, opt, ctnn::CrossEntropy{}, train, &test_set, o);
+//
+// Output: on a terminal, a progress bar redrawn in place (images/s, time left, running loss);
+// otherwise (a pipe, a file, CI) one plain line per epoch. Either way, one summary line per epoch.
+// Reproducible: the loader's order and augmentation depend only on (seed, epoch), the net's
+// Dropout generator is saved in checkpoints, so 2 epochs straight and 1 + resume + 1 are equal.
+#pragma once
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <unistd.h>
+
+#include "../backends/default.hpp"
+#include "../data.hpp"
+#include "../error.hpp"
+#include "checkpoint.hpp"
+#include "loss.hpp"
+#include "schedule.hpp"
+#include "train_step.hpp"
+
+namespace ctnn {
+
+/// One epoch's figures (accuracies as fractions in [0, 1]; test_acc is NaN without a test set).
+struct epoch_metrics {
+    std::size_t epoch = 0;  // 1-based
+    double train_loss = 0, train_acc = 0, test_acc = 0, seconds = 0;
+};
+
+/// How fit() shows progress.
+enum class progress_mode { automatic, bar, lines, none };
+
+struct fit_options {
+    std::size_t epochs = 10;
+    std::string metrics_csv;          // "epoch,train_loss,train_acc,test_acc,seconds"; empty: none
+    std::string checkpoint;           // written (atomically) after every epoch; empty: none
+    bool resume = false;              // continue from `checkpoint` if that file exists
+    schedule lr_schedule;             // learning rate at each optimizer step; empty: keep opt's
+    progress_mode progress = progress_mode::automatic;  // automatic: a bar only on a terminal
+    std::ostream* out = &std::cout;
+    std::size_t eval_batch = 256;
+    std::function<void(const epoch_metrics&)> on_epoch;  // called after each epoch
+};
+
+/// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label.
+template <class Backend = default_backend, class Net>
+double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256) {
+    if (d.sample_size() != Net::input_size)
+        throw error("ctnn::evaluate: the data set's samples have " + std::to_string(d.sample_size()) +
+                    " values but the net's input has " + std::to_string(Net::input_size));
+    if (d.count == 0) return std::nan("");
+    batch = std::max<std::size_t>(batch, 1);
+    constexpr std::size_t k = Net::output_size;
+    std::vector<float> out(batch * k);
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < d.count; i += batch) {
+        const std::size_t n = std::min(batch, d.count - i);
+        net.template forward<Backend>(d.images.data() + i * Net::input_size, out.data(), n);
+        for (std::size_t j = 0; j < n; ++j) correct += argmax(out.data() + j * k, k) == static_cast<std::size_t>(d.labels[i + j]);
+    }
+    return static_cast<double>(correct) / static_cast<double>(d.count);
+}
+
+namespace detail {
+
+inline std::string format_duration(double s) {
+    if (!(s >= 0) || !std::isfinite(s)) return "--:--";
+    const long t = std::lround(s);
+    char b[32];
+    if (t >= 3600) std::snprintf(b, sizeof b, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else std::snprintf(b, sizeof b, "%ld:%02ld", t / 60, t % 60);
+    return b;
+}
+
+inline std::string percent(double f) {
+    if (std::isnan(f)) return "  n/a ";
+    char b[16];
+    std::snprintf(b, sizeof b, "%.2f%%", 100.0 * f);
+    return b;
+}
+
+}  // namespace detail
+
+/// Trains `net` with `opt` and `loss` for o.epochs epochs of `train` (epoch e uses
+/// train.start_epoch(e)), evaluating on `test` (may be null) after each epoch. Returns the
+/// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
+/// naming the epoch and step.
+template <class Backend = default_backend, class Net, class Opt, class Loss>
+std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
+                               const fit_options& o) {
+    using clock = std::chrono::steady_clock;
+    std::ostream& out = *o.out;
+    if (train.data().sample_size() != Net::input_size)
+        throw error("ctnn::fit: the training set's samples have " + std::to_string(train.data().sample_size()) +
+                    " values but the net's input has " + std::to_string(Net::input_size));
+    const bool bar = o.progress == progress_mode::bar ||
+                     (o.progress == progress_mode::automatic && o.out == &std::cout && ::isatty(STDOUT_FILENO));
+    const bool quiet = o.progress == progress_mode::none;
+
+    std::size_t first_epoch = 0;
+    if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
+        const checkpoint_info info = load_checkpoint(o.checkpoint, net, opt);
+        first_epoch = static_cast<std::size_t>(info.epoch);
+        if (!quiet) out << "resumed from " << o.checkpoint << " after epoch " << first_epoch << "\n";
+    }
+
+    std::ofstream csv;
+    if (!o.metrics_csv.empty()) {
+        const bool append = first_epoch > 0 && std::filesystem::exists(o.metrics_csv);
+        csv.open(o.metrics_csv, append ? std::ios::app : std::ios::trunc);
+        if (!csv) throw error(o.metrics_csv + ": cannot open the metrics file for writing");
+        if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds\n";
+        csv.flush();
+    }
+
+    std::vector<epoch_metrics> history;
+    const std::size_t per_epoch = train.samples_per_epoch(), batches = train.batches_per_epoch();
+    for (std::size_t e = first_epoch; e < o.epochs; ++e) {
+        const auto t0 = clock::now();
+        auto last_draw = t0;
+        train.start_epoch(e);
+        double loss_sum = 0;
+        std::size_t seen = 0, correct = 0, step = 0;
+        while (train.next()) {
+            const std::size_t n = train.batch_size();
+            if (o.lr_schedule) opt.set_lr(o.lr_schedule(static_cast<std::size_t>(opt.steps())));
+            step_result r;
+            try {
+                if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
+                    r = train_step_result<Backend>(net, opt, loss, train.images(), train.labels(), n);
+                else
+                    static_assert(std::is_same_v<typename Loss::target_type, std::int32_t>,
+                                  "ctnn::fit trains on class labels: use a loss with integer targets (CrossEntropy)");
+            } catch (const error& x) {
+                if (bar) out << "\n";
+                throw error("training stopped at epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
+                            " of " + std::to_string(batches) + ": " + x.what());
+            }
+            ++step;
+            loss_sum += static_cast<double>(r.loss) * static_cast<double>(n);
+            correct += r.correct;
+            seen += n;
+            const auto now = clock::now();
+            if (bar && (now - last_draw > std::chrono::milliseconds(100) || seen == per_epoch)) {
+                last_draw = now;
+                const double el = std::chrono::duration<double>(now - t0).count();
+                const double ips = el > 0 ? static_cast<double>(seen) / el : 0;
+                const double left = ips > 0 ? (static_cast<double>(per_epoch - seen) +
+                                               static_cast<double>(o.epochs - e - 1) * static_cast<double>(per_epoch)) / ips
+                                            : std::nan("");
+                constexpr int width = 24;
+                const int filled = static_cast<int>(width * static_cast<double>(seen) / static_cast<double>(per_epoch));
+                char line[200];
+                std::snprintf(line, sizeof line, "\r\033[Kepoch %zu/%zu [%s%s] %zu/%zu  %.0f img/s  left %s  loss %.4f",
+                              e + 1, o.epochs, std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                              std::string(static_cast<std::size_t>(width - filled), '.').c_str(), seen, per_epoch, ips,
+                              detail::format_duration(left).c_str(), loss_sum / static_cast<double>(seen));
+                out << line << std::flush;
+            }
+        }
+        epoch_metrics m;
+        m.epoch = e + 1;
+        m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
+        m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
+        m.test_acc = test ? evaluate<Backend>(net, *test, o.eval_batch) : std::nan("");
+        m.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+        history.push_back(m);
+        if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, net, opt, {.epoch = e + 1});
+        if (csv.is_open()) {
+            csv << m.epoch << "," << std::setprecision(6) << m.train_loss << "," << m.train_acc << ","
+                << m.test_acc << "," << std::setprecision(4) << m.seconds << "\n";
+            csv.flush();
+        }
+        if (!quiet) {
+            char line[200];
+            std::snprintf(line, sizeof line, "epoch %zu/%zu  train loss %.4f  train acc %s  test acc %s  %.1f s (%.0f img/s)",
+                          m.epoch, o.epochs, m.train_loss, detail::percent(m.train_acc).c_str(),
+                          detail::percent(m.test_acc).c_str(), m.seconds,
+                          m.seconds > 0 ? static_cast<double>(seen) / m.seconds : 0.0);
+            out << (bar ? "\r\033[K" : "") << line << "\n" << std::flush;
+        }
+        if (o.on_epoch) o.on_epoch(m);
+    }
+    return history;
+}
+
+}  // namespace ctnn
