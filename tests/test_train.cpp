@@ -431,3 +431,49 @@ TEST_CASE("fit stops on a NaN loss or a bad label, naming the epoch and step", "
     REQUIRE_THROWS_WITH(ctnn::fit(net, opt, ctnn::CrossEntropy{}, le, nullptr, quiet(1)),
                         Catch::Contains("epoch 1, step 2") && Catch::Contains("label 7 at batch index 5"));
 }
+
+// ---- examples/cifar10.cpp on a tiny generated CIFAR-10 directory -----------------------------
+
+#define CTNN_EXAMPLE_NO_MAIN
+#include "../examples/cifar10.cpp"
+
+TEST_CASE("the CIFAR-10 example trains from a directory of binary batches and explains a bad one", "[train][example]") {
+    const std::string dir = temp_dir("cifar");
+    ctnn::rng g(8);
+    auto write_batch = [&](const std::string& name, std::size_t records) {
+        std::ofstream f(dir + "/" + name, std::ios::binary);
+        for (std::size_t r = 0; r < records; ++r) {
+            f.put(char(g.below(10)));
+            for (std::size_t i = 0; i < 3072; ++i) f.put(char(g.below(256)));
+        }
+    };
+    for (int i = 1; i <= 5; ++i) write_batch("data_batch_" + std::to_string(i) + ".bin", 7);
+    std::ostringstream out, err;
+    {
+        const std::string s = dir;
+        char* argv[] = {const_cast<char*>("cifar10"), const_cast<char*>(s.c_str()), const_cast<char*>("1")};
+        CHECK(cifar10_example::run(3, argv, out, err) == 1);  // no test_batch.bin yet
+        CHECK(err.str().find("no test_batch.bin") != std::string::npos);
+        CHECK(err.str().find(dir) != std::string::npos);
+
+        write_batch("test_batch.bin", 5);
+        err.str("");
+        CHECK(cifar10_example::run(3, argv, out, err) == 0);
+        CHECK(err.str().empty());
+        CHECK(out.str().find("35 training and 5 test images") != std::string::npos);
+        CHECK(out.str().find("epoch 1/1  train loss") != std::string::npos);
+        CHECK(out.str().find("test accuracy") != std::string::npos);
+
+        std::filesystem::resize_file(dir + "/data_batch_3.bin", 3073 * 7 - 100);  // truncated
+        err.str("");
+        CHECK(cifar10_example::run(3, argv, out, err) == 1);
+        CHECK(err.str().find("data_batch_3.bin") != std::string::npos);
+    }
+    {
+        char* argv[] = {const_cast<char*>("cifar10"), const_cast<char*>("/nonexistent/cifar")};
+        err.str("");
+        CHECK(cifar10_example::run(2, argv, out, err) == 1);
+        CHECK(err.str().find("/nonexistent/cifar") != std::string::npos);
+    }
+    std::filesystem::remove_all(dir);
+}
