@@ -1,0 +1,242 @@
+#!/usr/bin/python3
+"""Writes the golden files that tests/test_golden.cpp compares ctnn's reference kernels against.
+
+Run with Debian's PyTorch (python3-torch, 1.13):   /usr/bin/python3 tools/make_reference.py
+Output: tests/data/golden/<case>.bin, one file per case, deterministic (seeded by the case name).
+
+File format (little-endian), read by tests/golden_io.hpp:
+    8 bytes   magic "CTNNGLD1"
+    u32       number of tensors
+    per tensor:
+        u32 name length, name bytes (ASCII)
+        u32 rank, u32 dims[rank]          (rank 0: a scalar, one value)
+        f32 data[prod(dims)]              (row-major, PyTorch's layout: NCHW, [Out, In, K, K])
+
+Tensor names in a case:
+    x, dy            the input and a random upstream gradient (fresh random, never zeros)
+    y, dx            PyTorch's output and input gradient (training mode unless the case says eval)
+    y_eval           for nets with BatchNorm: the inference output with the initial running stats
+    p/<name>         parameters and buffers before the step, by state_dict name ("weight",
+                     "running_mean", or "0.weight" for a net)
+    g/<name>         parameter gradients
+    b1/<name>        buffers after the training forward (BatchNorm running stats, step count)
+
+The reference values are computed in float64 from float32-representable inputs and parameters and
+then rounded to float32: they are the exact answer to float32 precision, not one float32 summation
+order. The script also runs every case in float32 and prints how far PyTorch's own float32 result
+is from that (same metric as the C++ test), which shows what 1e-5 relative means.
+"""
+import copy
+import os
+import struct
+import sys
+import zlib
+
+import torch
+import torch.nn as nn
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data", "golden")
+torch.use_deterministic_algorithms(True)
+
+
+def write_case(name, tensors):
+    os.makedirs(OUT, exist_ok=True)
+    path = os.path.join(OUT, name + ".bin")
+    with open(path, "wb") as f:
+        f.write(b"CTNNGLD1")
+        f.write(struct.pack("<I", len(tensors)))
+        for key, t in tensors.items():
+            t = t.detach().to(torch.float32).contiguous()
+            k = key.encode("ascii")
+            f.write(struct.pack("<I", len(k)))
+            f.write(k)
+            f.write(struct.pack("<I", t.dim()))
+            f.write(struct.pack("<%dI" % t.dim(), *t.shape))
+            f.write(t.numpy().astype("<f4").tobytes())
+    return os.path.getsize(path)
+
+
+def gen_for(name):
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()))
+    return g
+
+
+def randn(g, *shape, scale=1.0, shift=0.0):
+    """Fresh random float32 values, none exactly zero."""
+    t = torch.randn(*shape, generator=g) * scale + shift
+    t[t == 0] = 0.25
+    return t
+
+
+def rms(t):
+    return t.double().pow(2).mean().sqrt().item() if t.numel() else 0.0
+
+
+def rel_err(got, want, scale=None):
+    """max |got - want| / max(|want|, s), s = rms(want) or the given scale: the metric of
+    tests/test_golden.cpp (for a parameter gradient, s is the rms of its layer's whole gradient)."""
+    got, want = got.double(), want.double()
+    floor = torch.clamp(want.abs(), min=max(scale if scale is not None else rms(want), 1e-30))
+    return ((got - want).abs() / floor).max().item()
+
+
+def layer_grad_rms(grads, key):
+    """The rms over all gradients of the layer that owns `key` ("0.bias" -> "0.weight", "0.bias")."""
+    prefix = key.rsplit(".", 1)[0] if "." in key else ""
+    parts = [v.flatten() for k, v in grads.items() if (k.rsplit(".", 1)[0] if "." in k else "") == prefix]
+    return rms(torch.cat(parts))
+
+
+def run(module, x, dy, train=True):
+    """Forward in train/eval mode, backward with dy: y, dx, {name: grad}."""
+    module.train(train)
+    x = x.clone().requires_grad_(True)
+    y = module(x)
+    y.backward(dy)
+    grads = {n: p.grad.clone() for n, p in module.named_parameters()}
+    return y.detach(), x.grad.detach(), grads
+
+
+def randomize_bn(module, g):
+    """BatchNorm with non-trivial weight, bias and running statistics."""
+    for m in module.modules():
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            c = m.num_features
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=g) + 0.5)
+                m.bias.copy_(randn(g, c, scale=0.5))
+                m.running_mean.copy_(randn(g, c, scale=0.5))
+                m.running_var.copy_(torch.rand(c, generator=g) * 1.5 + 0.5)
+                m.num_batches_tracked.fill_(3)
+
+
+SIZES = {}
+F32 = {}
+
+
+def case(name, make_module, in_shape, batch, train=True, x_scale=1.0, x_shift=0.0, x=None, eval_too=False):
+    """One golden case: a module (built under the case's seed), a random input and upstream grad."""
+    g = gen_for(name)
+    torch.manual_seed(zlib.crc32(name.encode()))  # for the modules' default initialisation
+    m = make_module()
+    randomize_bn(m, g)
+    if x is None:
+        x = randn(g, batch, *in_shape, scale=x_scale, shift=x_shift)
+    state0 = {k: v.clone() for k, v in m.state_dict().items()}
+    m32 = copy.deepcopy(m)
+
+    tensors = {"x": x}
+    for k, v in state0.items():
+        tensors["p/" + k] = v
+
+    m64 = m.double()
+    if eval_too:
+        with torch.no_grad():
+            m64.eval()
+            tensors["y_eval"] = m64(x.double())
+    with torch.no_grad():
+        m64.train(train)
+        y_shape = m64(x.double()).shape
+    m64.load_state_dict({k: v.double() if v.is_floating_point() else v for k, v in state0.items()})
+    dy = randn(g, *y_shape)
+    tensors["dy"] = dy
+    y, dx, grads = run(m64, x.double(), dy.double(), train)
+    tensors["y"] = y
+    tensors["dx"] = dx
+    for k, v in grads.items():
+        tensors["g/" + k] = v
+    if train:
+        for k, v in m64.state_dict().items():
+            if "running" in k or "num_batches" in k:
+                tensors["b1/" + k] = v.clone()
+
+    # PyTorch's own float32 run, for the report: how far is it from the float64 answer?
+    y32, dx32, g32 = run(m32, x, dy, train)
+    worst = max([rel_err(y32, y), rel_err(dx32, dx)] + [rel_err(g32[k], grads[k], layer_grad_rms(grads, k)) for k in grads])
+    if eval_too:
+        m32.load_state_dict(state0)
+        m32.eval()
+        with torch.no_grad():
+            worst = max(worst, rel_err(m32(x), tensors["y_eval"]))
+    F32[name] = worst
+    SIZES[name] = write_case(name, tensors)
+
+
+def tie_input(g, shape):
+    """Few distinct values so pooling windows hold ties: PyTorch's first maximum must win."""
+    vals = torch.tensor([-1.5, -0.5, 0.5, 1.0, 1.5])
+    return vals[torch.randint(0, len(vals), shape, generator=g)]
+
+
+def main():
+    C = nn.Conv2d
+    # Conv: stride 1/2/3, padding 0/1/2, kernel 1/2/3/5, non-square, batch 1 and 7, odd channels.
+    case("conv_c3o5_k3_s1_p1_7x11_n7", lambda: C(3, 5, 3, 1, 1), (3, 7, 11), 7)
+    case("conv_c5o6_k3_s2_p1_7x11_n1", lambda: C(5, 6, 3, 2, 1), (5, 7, 11), 1)
+    case("conv_c3o7_k5_s1_p2_9x12_n7", lambda: C(3, 7, 5, 1, 2), (3, 9, 12), 7)
+    case("conv_c2o3_k5_s2_p0_11x7_n7", lambda: C(2, 3, 5, 2, 0), (2, 11, 7), 7)
+    case("conv_c13o5_k1_s1_p0_7x11_n7", lambda: C(13, 5, 1, 1, 0), (13, 7, 11), 7)
+    case("conv_c5o3_k1_s2_p0_7x11_n1", lambda: C(5, 3, 1, 2, 0), (5, 7, 11), 1)
+    case("conv_c4o9_k3_s2_p2_8x11_n7", lambda: C(4, 9, 3, 2, 2), (4, 8, 11), 7)
+    case("conv_c3o5_k3_s2_p0_8x11_n7", lambda: C(3, 5, 3, 2, 0), (3, 8, 11), 7)
+    case("conv_c3o4_k3_s3_p1_10x7_n7", lambda: C(3, 4, 3, 3, 1), (3, 10, 7), 7)
+    case("conv_c3o5_k2_s2_p1_7x11_n7", lambda: C(3, 5, 2, 2, 1), (3, 7, 11), 7)
+    case("conv_c1o3_k5_s1_p2_5x5_n1", lambda: C(1, 3, 5, 1, 2), (1, 5, 5), 1)
+    # Linear
+    case("linear_37_13_n7", lambda: nn.Linear(37, 13), (37,), 7)
+    case("linear_20_7_n1", lambda: nn.Linear(20, 7), (20,), 1)
+    # Element-wise activations, on a map and on a flat shape; wide inputs reach saturation.
+    case("relu_3x5x7_n7", nn.ReLU, (3, 5, 7), 7)
+    case("relu_19_n1", nn.ReLU, (19,), 1)
+    case("leaky_relu_001_3x5x7_n7", lambda: nn.LeakyReLU(0.01), (3, 5, 7), 7)
+    case("leaky_relu_02_19_n7", lambda: nn.LeakyReLU(0.2), (19,), 7)
+    case("sigmoid_3x5x7_n7", nn.Sigmoid, (3, 5, 7), 7, x_scale=4.0)
+    case("sigmoid_19_n1", nn.Sigmoid, (19,), 1)
+    case("tanh_3x5x7_n7", nn.Tanh, (3, 5, 7), 7, x_scale=2.0)
+    case("tanh_19_n1", nn.Tanh, (19,), 1)
+    # Pooling (no padding, floor mode), non-square, strides below, equal to and above the window.
+    case("maxpool_k2_s2_3x7x11_n7", lambda: nn.MaxPool2d(2, 2), (3, 7, 11), 7)
+    case("maxpool_k3_s1_3x7x11_n1", lambda: nn.MaxPool2d(3, 1), (3, 7, 11), 1)
+    case("maxpool_k3_s2_3x8x11_n7", lambda: nn.MaxPool2d(3, 2), (3, 8, 11), 7)
+    case("maxpool_k3_s3_2x10x7_n7", lambda: nn.MaxPool2d(3, 3), (2, 10, 7), 7)
+    case("maxpool_k2_s3_2x8x11_n7", lambda: nn.MaxPool2d(2, 3), (2, 8, 11), 7)
+    g = gen_for("maxpool_ties")
+    case("maxpool_ties_k3_s1_2x6x7_n7", lambda: nn.MaxPool2d(3, 1), (2, 6, 7), 7, x=tie_input(g, (7, 2, 6, 7)))
+    case("maxpool_ties_k2_s2_2x6x7_n7", lambda: nn.MaxPool2d(2, 2), (2, 6, 7), 7, x=tie_input(g, (7, 2, 6, 7)))
+    case("avgpool_k2_s2_3x7x11_n7", lambda: nn.AvgPool2d(2, 2), (3, 7, 11), 7)
+    case("avgpool_k3_s1_3x7x11_n1", lambda: nn.AvgPool2d(3, 1), (3, 7, 11), 1)
+    case("avgpool_k3_s2_3x8x11_n7", lambda: nn.AvgPool2d(3, 2), (3, 8, 11), 7)
+    case("avgpool_k2_s3_2x8x11_n7", lambda: nn.AvgPool2d(2, 3), (2, 8, 11), 7)
+    case("global_avg_pool_5x7x11_n7", lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), (5, 7, 11), 7)
+    case("global_avg_pool_3x1x1_n1", lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten()), (3, 1, 1), 1)
+    case("flatten_3x4x5_n7", nn.Flatten, (3, 4, 5), 7)
+    # BatchNorm, training (batch statistics, running-stat update) and inference; inputs off-centre.
+    case("batchnorm2d_5x7x11_n7_train", lambda: nn.BatchNorm2d(5), (5, 7, 11), 7, x_scale=2.0, x_shift=0.5)
+    case("batchnorm2d_3x4x5_n1_train", lambda: nn.BatchNorm2d(3), (3, 4, 5), 1, x_scale=2.0, x_shift=-0.5)
+    case("batchnorm1d_13_n7_train", lambda: nn.BatchNorm1d(13), (13,), 7, x_scale=2.0, x_shift=0.5)
+    case("batchnorm2d_5x7x11_n7_eval", lambda: nn.BatchNorm2d(5), (5, 7, 11), 7, train=False, x_scale=2.0, x_shift=0.5)
+    case("batchnorm1d_13_n7_eval", lambda: nn.BatchNorm1d(13), (13,), 7, train=False, x_scale=2.0, x_shift=0.5)
+    # Softmax(dim=1): flat (with large logits) and over the channels of a map.
+    case("softmax_10_n7", lambda: nn.Softmax(dim=1), (10,), 7, x_scale=5.0)
+    case("softmax_6x5x7_n7", lambda: nn.Softmax(dim=1), (6, 5, 7), 7, x_scale=2.0)
+    # Whole nets. The seed's CNN:
+    case("net_seed_cnn_n3", lambda: nn.Sequential(
+        C(3, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+        C(16, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 8 * 8, 10)), (3, 32, 32), 3)
+    # A net with BatchNorm (2-d and 1-d), Tanh, AvgPool, Sigmoid:
+    case("net_bn_tanh_avgpool_n5", lambda: nn.Sequential(
+        C(3, 6, 3, 1, 1), nn.BatchNorm2d(6), nn.Tanh(), nn.AvgPool2d(2),
+        nn.Flatten(), nn.Linear(6 * 6 * 5, 9), nn.BatchNorm1d(9), nn.Sigmoid(), nn.Linear(9, 4)),
+        (3, 12, 10), 5, eval_too=True)
+
+    total = sum(SIZES.values())
+    for k in sorted(SIZES):
+        print("%-34s %7d bytes   PyTorch float32 vs float64: max rel err %.2e" % (k, SIZES[k], F32[k]))
+    print("%d cases, %d bytes in %s" % (len(SIZES), total, os.path.normpath(OUT)))
+    if total > 2_000_000:
+        sys.exit("golden data over 2 MB")
+
+
+if __name__ == "__main__":
+    main()
