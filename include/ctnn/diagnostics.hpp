@@ -88,9 +88,9 @@ struct problem_tags<problem::window_too_large, N0, N1, N2, GR, G0, G1, G2> {
 /// Names shape_error_at_layer<...> (a hard error) when the check failed and no earlier layer
 /// failed already (so one mistake gives one error, not a cascade).
 template <bool Raise, std::size_t Layer, class Kind, class Tags>
-struct raise_shape_error { static constexpr bool value = true; };
+struct diagnose_layer { static constexpr bool value = true; };
 template <std::size_t Layer, class Kind, class Tags>
-struct raise_shape_error<true, Layer, Kind, Tags> {
+struct diagnose_layer<true, Layer, Kind, Tags> {
     static constexpr bool value =
         sizeof(shape_error_at_layer<Layer, Kind, typename Tags::needs, typename Tags::got>) > 0;
 };

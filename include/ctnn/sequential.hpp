@@ -54,7 +54,7 @@ struct chain {
 template <std::size_t I, bool Ok, class In, class L, class... Rest>
 struct chain<I, Ok, In, L, Rest...> {
     static constexpr layer_check c = L::check(In::value);
-    static constexpr bool raised = raise_shape_error<Ok && !c.ok(), I, L,
+    static constexpr bool raised = diagnose_layer<Ok && !c.ok(), I, L,
         problem_tags<c.what, c.needs.d[0], c.needs.d[1], c.needs.d[2], c.got.rank, c.got.d[0], c.got.d[1], c.got.d[2]>>::value;
     static constexpr dims o = L::output(In::value);
     using Out = shape_t<o.rank, o.d[0], o.d[1], o.d[2]>;
