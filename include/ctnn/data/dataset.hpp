@@ -144,8 +144,8 @@ inline std::pair<std::vector<float>, std::vector<float>> channel_stats(const dat
     std::vector<float> mean(c), sd(c);
     const double m = static_cast<double>(d.count) * static_cast<double>(plane);
     for (std::size_t ch = 0; ch < c; ++ch) {
-        const double mu = m ? sum[ch] / m : 0.0;
-        const double var = m ? sq[ch] / m - mu * mu : 0.0;
+        const double mu = m > 0 ? sum[ch] / m : 0.0;
+        const double var = m > 0 ? sq[ch] / m - mu * mu : 0.0;
         mean[ch] = static_cast<float>(mu);
         sd[ch] = static_cast<float>(var > 0 ? std::sqrt(var) : 0.0);
     }
