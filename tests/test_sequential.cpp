@@ -11,25 +11,29 @@
 #include <string>
 #include <vector>
 
+#include "heap_counter.hpp"
+
 // ---- a counting global operator new -------------------------------------------------------------
 // Replaces every allocating form for the whole test program; it only counts and forwards to
-// malloc / aligned_alloc, so the other tests are unaffected.
+// malloc / aligned_alloc, so the other tests are unaffected. heap_counter.hpp shares the count.
 namespace {
-std::atomic<long> heap_allocations{0};
+std::atomic<long> allocation_count{0};
 
 void* counted(std::size_t n) {
-    heap_allocations.fetch_add(1, std::memory_order_relaxed);
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
 void* counted_aligned(std::size_t n, std::align_val_t a) {
-    heap_allocations.fetch_add(1, std::memory_order_relaxed);
+    allocation_count.fetch_add(1, std::memory_order_relaxed);
     const std::size_t al = static_cast<std::size_t>(a);
     const std::size_t size = ((n ? n : 1) + al - 1) / al * al;  // aligned_alloc wants a multiple
     if (void* p = std::aligned_alloc(al, size)) return p;
     throw std::bad_alloc();
 }
 }  // namespace
+
+long ctnn_test::heap_allocations() { return allocation_count.load(); }
 
 void* operator new(std::size_t n) { return counted(n); }
 void* operator new[](std::size_t n) { return counted(n); }
@@ -290,14 +294,14 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
     for (std::size_t i = 0; i < one.size(); ++i) one[i] = ins[0][i];
     std::array<float, SeedNet::output_size> y_one{};
 
-    const long before = heap_allocations.load();
+    const long before = ctnn_test::heap_allocations();
     for (std::size_t i = 0; i < std::size(batches); ++i) {
         net.forward(ins[i].data(), outs[i].data(), batches[i]);
         net.forward<ctnn::reference>(ins[i].data(), outs[i].data(), batches[i]);
         mixed.forward(mins[i].data(), mouts[i].data(), batches[i]);
     }
     y_one = net(one);
-    const long during = heap_allocations.load() - before;
+    const long during = ctnn_test::heap_allocations() - before;
 
     CHECK(during == 0);
     for (std::size_t i = 0; i < std::size(batches); ++i) {
@@ -307,9 +311,9 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
     // operator() on one sample agrees with forward on the same sample.
     for (std::size_t k = 0; k < SeedNet::output_size; ++k) CHECK(y_one[k] == outs[0][k]);
     // The allocation counter itself works: this vector is counted.
-    const long c0 = heap_allocations.load();
+    const long c0 = ctnn_test::heap_allocations();
     std::vector<float> probe(17);
-    CHECK(heap_allocations.load() > c0);
+    CHECK(ctnn_test::heap_allocations() > c0);
 }
 
 TEST_CASE("Sequential: a batch gives the same outputs as its samples one by one", "[sequential]") {
