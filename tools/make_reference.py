@@ -220,10 +220,10 @@ def main():
     case("softmax_10_n7", lambda: nn.Softmax(dim=1), (10,), 7, x_scale=5.0)
     case("softmax_6x5x7_n7", lambda: nn.Softmax(dim=1), (6, 5, 7), 7, x_scale=2.0)
     # Whole nets. The seed's CNN:
-    case("net_seed_cnn_n3", lambda: nn.Sequential(
+    case("net_seed_cnn_n5", lambda: nn.Sequential(
         C(3, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
         C(16, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(32 * 8 * 8, 10)), (3, 32, 32), 3)
+        nn.Flatten(), nn.Linear(32 * 8 * 8, 10)), (3, 32, 32), 5)
     # A net with BatchNorm (2-d and 1-d), Tanh, AvgPool, Sigmoid:
     case("net_bn_tanh_avgpool_n5", lambda: nn.Sequential(
         C(3, 6, 3, 1, 1), nn.BatchNorm2d(6), nn.Tanh(), nn.AvgPool2d(2),

@@ -1,0 +1,255 @@
+// Finite-difference gradient checks through whole nets (forward_train / backward, reference kernels).
+//
+// Loss: L = sum(r ⊙ y) with a fixed random r, summed in double; so dL/dy = r is the upstream
+// gradient handed to backward. For a sample of parameters (up to `per_tensor` from every tensor,
+// biases included) and inputs, the central difference
+//     fd = (L(v + h) - L(v - h)) / ((v + h) - (v - h))      (the step as actually stored in float)
+// is compared with the analytic gradient g: |fd - g| <= 1e-2 * max(|g|, s), s = RMS of the
+// analytic gradient of the same layer (or of the whole input gradient).
+// Why these numbers: the kernels are float, so L carries rounding noise of about 1e-7 relative to
+// the size of its terms; with h = 1e-2 that is ~1e-5 relative in fd, and the truncation error
+// (h² f'''/6) is ~1e-5 as well; 1e-2 leaves room for both and still catches any wrong formula, whose
+// error is O(1) relative.
+// Kinks (ReLU, LeakyReLU, MaxPool): a sample whose fd fails is tried again with h/2; if fd(h/2)
+// passes, a kink lay within h but not h/2 and the sample passes; if the two differences disagree
+// the function is not smooth within either step and the sample is skipped, not failed. A wrong
+// analytic gradient cannot hide this way: fd(h) and fd(h/2) then agree with each other and not
+// with g. Smooth nets must skip and fail nothing. In the seed
+// CNN a Conv bias moves 2 k ReLU inputs per sample at once, so L is piecewise linear with pieces
+// narrower than any usable step; in nets with kinks at most one sample may fail (a kink the noise
+// floor hid), and at most a third of a tensor's samples and 10% overall may fail or be skipped
+// (a wrong formula fails every sample of its tensor).
+// Noise floor: L's rounding noise, measured by evaluating it at 41 points 1 ulp apart and fitting a
+// line, stays below 2^-23 of sum |r ⊙ y| (seed CNN 2^-25, the BatchNorm net 2^-23); so a
+// difference of two losses is known to 2^-22 of it, and fd to that over 2h, which is subtracted
+// from |fd - g| before the relative test.
+// Dropout: the net's generator is reset before every forward, so every evaluation uses one mask.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <ctnn/ctnn.hpp>
+
+using namespace ctnn;
+
+namespace {
+
+struct gradcheck_result {
+    std::size_t checked = 0, skipped = 0, failed = 0;
+    std::size_t bad_tensors = 0;  // tensors (or the input) with more than a third of their samples bad
+    std::size_t bad() const { return failed + skipped; }
+    std::size_t total() const { return checked + skipped; }
+    double worst = 0;      // largest (|fd - g| - noise floor) / max(|g|, s) over the checked samples
+    double worst_raw = 0;  // largest |fd - g| / max(|g|, s), no noise floor
+};
+
+template <class Net>
+class gradcheck {
+public:
+    static constexpr double tolerance = 1e-2;
+
+    gradcheck(Net& net, std::size_t batch, std::uint64_t seed, float h, float x_scale = 1.0f)
+        : net_(net), n_(batch), h_(h), x_(batch * Net::input_size), r_(batch * Net::output_size), pick_(seed) {
+        rng g(seed * 7919 + 1);
+        for (auto& v : x_) v = g.normal() * x_scale + 0.01f;  // never exactly zero in practice
+        for (auto& v : r_) v = g.uniform(-1.0f, 1.0f);
+        gen_state_ = net_.generator().state();
+    }
+
+    /// L = sum(r ⊙ y) at the current parameters and input.
+    double loss() {
+        net_.generator().set_state(gen_state_);
+        const float* y = net_.forward_train(x_.data(), n_);
+        double s = 0;
+        abs_terms_ = 0;
+        for (std::size_t i = 0; i < r_.size(); ++i) {
+            s += double(r_[i]) * y[i];
+            abs_terms_ += std::abs(double(r_[i]) * y[i]);
+        }
+        return s;
+    }
+
+    /// Runs the sampled checks; returns the tally.
+    gradcheck_result run(const std::string& what, std::size_t per_tensor) {
+        // analytic gradients
+        net_.zero_grad();
+        loss();
+        std::vector<float> dx(x_.size());
+        net_.backward(r_.data(), dx.data());
+        noise_ = std::ldexp(abs_terms_, -22) / (2 * h_);
+        const std::vector<float> grads(net_.grads().begin(), net_.grads().end());
+
+        gradcheck_result res;
+        net_.for_each_tensor([&](const std::string& key, const tensor_desc& d, float* data, tensor_kind kind) {
+            if (kind != tensor_kind::parameter) return;
+            const std::size_t layer = std::stoul(key.substr(0, key.find('.')));
+            const std::size_t off = std::size_t(data - net_.params(layer).data());
+            const float* g = grads.data() + Net::grad_offset[layer];
+            const double s = rms(g, Net::grad_sizes[layer]);
+            const std::size_t bad0 = res.bad();
+            for (std::size_t k : sample(d.size(), per_tensor)) check_one(what + " " + key, data + k, g[off + k], s, res);
+            tally(res, bad0, std::min(d.size(), per_tensor));
+        });
+        const double s = rms(dx.data(), dx.size());
+        const std::size_t bad0 = res.bad();
+        for (std::size_t k : sample(x_.size(), per_tensor)) check_one(what + " input", x_.data() + k, dx[k], s, res);
+        tally(res, bad0, std::min(x_.size(), per_tensor));
+        if (std::getenv("CTNN_GOLDEN_REPORT"))
+            std::printf("gradcheck %-18s h %.0e checked %3zu skipped %2zu failed %zu max rel err %.2e (without noise floor %.2e; floor %.1e)\n",
+                        what.c_str(), double(h_), res.checked, res.skipped, res.failed, res.worst, res.worst_raw, noise_);
+        return res;
+    }
+
+private:
+    static double rms(const float* p, std::size_t n) {
+        double s = 0;
+        for (std::size_t i = 0; i < n; ++i) s += double(p[i]) * p[i];
+        return n ? std::sqrt(s / double(n)) : 0.0;
+    }
+    static void tally(gradcheck_result& res, std::size_t bad_before, std::size_t samples) {
+        if ((res.bad() - bad_before) * 3 > samples) ++res.bad_tensors;
+    }
+    std::vector<std::size_t> sample(std::size_t size, std::size_t k) {
+        std::vector<std::size_t> idx;
+        if (size <= k) {
+            for (std::size_t i = 0; i < size; ++i) idx.push_back(i);
+        } else {
+            while (idx.size() < k) {
+                const std::size_t i = std::size_t(pick_.below(size));
+                if (std::find(idx.begin(), idx.end(), i) == idx.end()) idx.push_back(i);
+            }
+        }
+        return idx;
+    }
+    double central(float* v, float step) {
+        const float orig = *v, up = orig + step, down = orig - step;
+        *v = up;
+        const double lu = loss();
+        *v = down;
+        const double ld = loss();
+        *v = orig;
+        return (lu - ld) / (double(up) - double(down));
+    }
+    void check_one(const std::string& what, float* v, float g, double s, gradcheck_result& res) {
+        const double scale = std::max({std::abs(double(g)), s, 1e-30});
+        const double fd = central(v, h_);
+        double err = std::max(std::abs(fd - g) - noise_, 0.0) / scale;
+        if (!(err <= tolerance)) {
+            const double fd2 = central(v, h_ / 2);
+            const double err2 = std::max(std::abs(fd2 - g) - 2 * noise_, 0.0) / scale;
+            if (err2 <= tolerance) {  // a kink within h but not within h/2: fd converges to g
+                err = err2;
+            } else if ((std::abs(fd2 - fd) - 3 * noise_) / scale > tolerance / 2) {  // not smooth within either step
+                ++res.skipped;
+                return;
+            } else {
+                err = std::max(err, err2);
+                ++res.failed;
+                UNSCOPED_INFO(what << ": analytic " << g << ", finite difference " << fd << " (h/2: " << fd2 << ")");
+            }
+        }
+        ++res.checked;
+        res.worst = std::max(res.worst, err);
+        res.worst_raw = std::max(res.worst_raw, std::abs(fd - g) / scale);
+    }
+
+    Net& net_;
+    std::size_t n_;
+    float h_;
+    double abs_terms_ = 0, noise_ = 0;
+    std::vector<float> x_, r_;
+    rng pick_;
+    std::uint64_t gen_state_ = 0;
+};
+
+template <class Net>
+gradcheck_result check_net(const std::string& what, std::size_t batch, std::size_t per_tensor, std::uint64_t seed,
+                           float h, float x_scale = 1.0f, float param_scale = 1.0f) {
+    Net net(seed);
+    for (float& v : net.params()) v *= param_scale;
+    gradcheck<Net> gc(net, batch, seed, h, x_scale);
+    return gc.run(what, per_tensor);
+}
+
+/// For a net with kinks: at most a third of any tensor's samples and 10% overall may fail or be
+/// skipped, and at most one may fail.
+void check_kinked(const gradcheck_result& r) {
+    CHECK(r.failed <= 1);  // fd(h) and fd(h/2) agree and differ from g: that is not a kink
+    CHECK(r.bad_tensors == 0);
+    CHECK(r.bad() * 10 <= r.total());
+}
+
+}  // namespace
+
+// Steps: 1e-2 where the net is smooth; 1e-3 (3e-4 for the seed CNN, whose 16 k ReLUs per sample sit
+// densely around zero) where kinks make larger steps average over them.
+
+TEST_CASE("gradcheck: Conv, Tanh, AvgPool, Dropout, Flatten, Linear", "[gradcheck]") {
+    using Net = Sequential<Input<2, 9, 8>, Conv<2, 4, 3, 1, 1>, Tanh, AvgPool<2>, Flatten, Dropout<25>,
+                           Linear<4 * 4 * 4, 5>>;
+    const auto r = check_net<Net>("conv-tanh-avgpool", 3, 10, 1, 1e-2f);
+    CHECK(r.failed == 0);
+    CHECK(r.skipped == 0);
+    CHECK(r.checked == 10 + 4 + 10 + 5 + 10);  // conv weight, conv bias, linear weight, linear bias, input
+}
+
+TEST_CASE("gradcheck: BatchNorm (training, 2-d and 1-d) and Sigmoid", "[gradcheck]") {
+    using Net = Sequential<Input<3, 6, 5>, Conv<3, 4, 3, 2, 1>, BatchNorm<4>, Sigmoid, Flatten,
+                           Linear<4 * 3 * 3, 6>, BatchNorm<6>, Sigmoid, Linear<6, 3>>;
+    Net net(2);
+    // non-trivial BatchNorm weights and biases, so gamma and beta matter
+    rng g(3);
+    for (std::size_t layer : {1u, 6u}) {
+        auto p = net.params(layer);
+        for (std::size_t i = 0; i < p.size(); ++i) p[i] = i < p.size() / 2 ? g.uniform(0.5f, 1.5f) : g.uniform(-0.5f, 0.5f);
+    }
+    gradcheck<Net> gc(net, 4, 2, 1e-2f, 2.0f);
+    const auto r = gc.run("batchnorm-sigmoid", 8);
+    CHECK(r.failed == 0);
+    CHECK(r.skipped == 0);
+    CHECK(r.checked == 8 + 4 + 4 + 4 + 8 + 6 + 6 + 6 + 8 + 3 + 8);
+}
+
+TEST_CASE("gradcheck: Softmax over channels and flat, GlobalAvgPool", "[gradcheck]") {
+    using Net = Sequential<Input<3, 4, 5>, Conv<3, 6, 3, 1, 1>, Softmax, Conv<6, 5, 1>, GlobalAvgPool,
+                           Linear<5, 7>, Softmax>;
+    // weights 3x PyTorch's default, so the softmaxes see logits of a few units, not near-uniform
+    const auto r = check_net<Net>("softmax-gap", 3, 8, 4, 1e-2f, 1.0f, 3.0f);
+    CHECK(r.failed == 0);
+    CHECK(r.skipped == 0);
+    CHECK(r.checked == 8 + 6 + 8 + 5 + 8 + 7 + 8);
+}
+
+TEST_CASE("gradcheck: LeakyReLU (slopes 0.2 and 0.01)", "[gradcheck]") {
+    using Net = Sequential<Input<12>, Linear<12, 10>, LeakyReLU<1, 5>, Linear<10, 8>, LeakyReLU<>, Linear<8, 4>>;
+    const auto r = check_net<Net>("leaky-relu", 5, 10, 5, 1e-3f);
+    check_kinked(r);
+    CHECK(r.total() == 10 + 10 + 10 + 8 + 10 + 4 + 10);
+}
+
+TEST_CASE("gradcheck: LeakyReLU and overlapping MaxPool windows", "[gradcheck]") {
+    using Net = Sequential<Input<2, 9, 10>, Conv<2, 3, 3>, LeakyReLU<1, 5>, MaxPool<3, 2>, Flatten, Linear<3 * 3 * 3, 4>>;
+    Net net(6);
+    // Conv biases of -1 make many 3x3 windows all negative, so the slope below zero matters
+    for (std::size_t i = 2 * 3 * 3 * 3; i < net.params(0).size(); ++i) net.params(0)[i] = -1.0f;
+    gradcheck<Net> gc(net, 3, 6, 1e-3f);
+    const auto r = gc.run("leaky-maxpool", 10);
+    check_kinked(r);
+    CHECK(r.total() == 10 + 3 + 10 + 4 + 10);
+}
+
+TEST_CASE("gradcheck: the seed CNN (ReLU, MaxPool)", "[gradcheck]") {
+    using SeedNet = Sequential<Input<3, 32, 32>,
+        Conv<3, 16, 3, 1, 1>, ReLU, MaxPool<2>,
+        Conv<16, 32, 3, 1, 1>, ReLU, MaxPool<2>,
+        Flatten, Linear<32 * 8 * 8, 10>>;
+    const auto r = check_net<SeedNet>("seed-cnn", 2, 12, 7, 3e-4f);
+    check_kinked(r);
+    CHECK(r.total() == 6 * 12 + 10);  // the Linear bias has 10 elements
+}
