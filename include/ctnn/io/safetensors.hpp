@@ -202,8 +202,10 @@ public:
     /// Reads and validates `path`. Throws ctnn::error naming the file and the problem.
     static file read(const std::string& path) {
         std::error_code ec;
-        if (!std::filesystem::is_regular_file(path, ec))
-            detail::fail(path, ec ? "cannot open: " + ec.message() : std::string("not a regular file"));
+        const auto st = std::filesystem::status(path, ec);
+        if (st.type() == std::filesystem::file_type::not_found) detail::fail(path, "cannot open: no such file");
+        if (ec) detail::fail(path, "cannot open: " + ec.message());
+        if (!std::filesystem::is_regular_file(st)) detail::fail(path, "not a regular file");
         std::ifstream in(path, std::ios::binary);
         if (!in) detail::fail(path, std::string("cannot open: ") + std::strerror(errno));
         in.seekg(0, std::ios::end);
