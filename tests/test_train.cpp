@@ -312,6 +312,23 @@ TEST_CASE("fit learns a toy set, writes the metrics CSV and plain progress lines
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("fit's progress bar redraws in place with throughput and time left", "[train][trainer]") {
+    const auto train = toy_set(64, 1);
+    DropNet net(1);
+    ctnn::SGD opt(net, 0.01f);
+    ctnn::data::loader ld(train, 8, 7, true);
+    std::ostringstream log;
+    ctnn::fit_options o;
+    o.epochs = 1;
+    o.out = &log;
+    o.progress = ctnn::progress_mode::bar;
+    ctnn::fit(net, opt, ctnn::CrossEntropy{}, ld, nullptr, o);
+    const std::string s = log.str();
+    CHECK(s.find("\r\033[Kepoch 1/1 [########################] 64/64") != std::string::npos);
+    CHECK(s.find(" img/s  left ") != std::string::npos);
+    CHECK(s.find("test acc   n/a") != std::string::npos);
+}
+
 TEST_CASE("training is reproducible, and resuming from a checkpoint is bit-identical", "[train][trainer][checkpoint]") {
     const auto train = toy_set(120, 3);
     const ctnn::data::augment aug{.pad_crop = 1, .hflip = true};
