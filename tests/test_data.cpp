@@ -529,6 +529,15 @@ TEST_CASE("loader: every sample once per epoch, seeded order, partial last batch
     CHECK(epoch_order(big).second == std::vector<std::size_t>{103});
 
     CHECK_THROWS_AS(loader(d, 0, 1), ctnn::error);
+
+    // A data set that shrinks under the loader is caught, and adopted at the next epoch.
+    dataset shrinking = d;
+    loader sh(shrinking, 10, 42);
+    REQUIRE(sh.next());
+    shrinking = d.subset({0, 1, 2});
+    CHECK_THAT(error_of([&] { sh.next(); }), Contains("changed size"));
+    sh.start_epoch(0);
+    CHECK(epoch_order(sh).first.size() == 3);
     dataset empty;
     loader none(empty, 4, 1);
     CHECK_FALSE(none.next());

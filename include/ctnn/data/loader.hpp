@@ -35,7 +35,8 @@ struct augment {
 ///     }
 ///
 /// next() returns false once the epoch is used up; calling it again then starts epoch()+1.
-/// The dataset must outlive the loader (a temporary is rejected at compile time).
+/// The dataset must outlive the loader (a temporary is rejected at compile time). Changing its
+/// pixels in place (normalize) is fine at any time; a change of size takes effect at start_epoch.
 class loader {
 public:
     loader(const dataset& d, std::size_t batch, std::uint64_t seed, bool shuffle = true, augment aug = {},
@@ -56,6 +57,11 @@ public:
 
     /// Starts epoch `epoch`: a fresh order from (seed, epoch) (identity without shuffle).
     void start_epoch(std::size_t epoch) {
+        if (d_->count != order_.size() || d_->sample_size() * batch_ != images_.size()) {
+            d_->check();  // the data set was changed since the last epoch: adopt its new size
+            images_ = aligned_floats(batch_ * d_->sample_size());
+            order_.resize(d_->count);
+        }
         epoch_ = epoch;
         std::iota(order_.begin(), order_.end(), std::size_t{0});
         if (shuffle_ && order_.size() > 1) {
@@ -78,6 +84,8 @@ public:
     /// after that starts the next epoch.
     bool next() {
         if (done_) start_epoch(epoch_ + 1);
+        if (d_->count != order_.size() || d_->sample_size() * batch_ != images_.size())
+            throw error("loader: the data set changed size during an epoch (call start_epoch)");
         const std::size_t left = order_.size() - pos_;
         if (left == 0 || (drop_last_ && left < batch_)) {
             done_ = true;
