@@ -1,0 +1,10 @@
+// The CUDA backend (nvcc only): kernels for every layer, the device-side net with fused kernels,
+// on-device loss and optimizers, and CUDA Graph capture of the training step.
+//   #include <ctnn/ctnn.hpp>
+//   #include <ctnn/backends/cuda/all.hpp>   // in a .cu file
+// A plain C++ translation unit sees nothing of it (each header stops with an #error).
+#pragma once
+#include "device_net.hpp"
+#include "kernels.hpp"
+#include "launch.hpp"
+#include "threads/all.hpp"
