@@ -46,6 +46,7 @@ def main():
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "none"])
     ap.add_argument("--hflip", type=int, default=1, help="random horizontal flip (1) or none (0)")
+    ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--seed", type=int, default=1)
@@ -60,7 +61,7 @@ def main():
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     steps = math.ceil(len(xtr) / a.batch)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.epochs * steps) if a.schedule == "cosine" else None
-    crit = nn.CrossEntropyLoss()
+    crit = nn.CrossEntropyLoss(label_smoothing=a.smoothing)
     for ep in range(a.epochs):
         te = time.perf_counter()
         net.train()
@@ -85,7 +86,7 @@ def main():
         print(f"epoch {ep + 1} train_loss {tot / n:.4f} train_acc {correct / n:.4f} test_acc {tc / len(xte):.4f} "
               f"seconds {time.perf_counter() - te:.1f}", flush=True)
     print(f"total_seconds {time.perf_counter() - t0:.1f} (net {a.net}, Adam lr {a.lr}, batch {a.batch}, "
-          f"{a.epochs} epochs, schedule {a.schedule}, hflip {a.hflip}, threads {a.threads})", flush=True)
+          f"{a.epochs} epochs, schedule {a.schedule}, hflip {a.hflip}, smoothing {a.smoothing}, threads {a.threads})", flush=True)
 
 if __name__ == "__main__":
     main()
