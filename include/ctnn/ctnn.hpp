@@ -1,5 +1,9 @@
 // ctnn: a neural network is a type. Include this one header.
 #pragma once
+// First, so compilers name it include/ctnn/diagnostics.hpp in a shape error, not by a
+// ../../layers/.. path through the headers that reach it first.
+#include "diagnostics.hpp"
+
 #include "backend.hpp"
 #include "backends/default.hpp"
 #include "error.hpp"
