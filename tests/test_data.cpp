@@ -676,3 +676,43 @@ TEST_CASE("Fashion-MNIST: the installed files load completely", "[data][fashion-
         }
     }
 }
+
+TEST_CASE("IDX and CIFAR-10 readers: damaged files load or throw ctnn::error, never crash", "[data][errors][fuzz]") {
+    temp_dir t;
+    ctnn::rng r(1010);
+    const idx_content c(r, 9, 4, 3);
+    const bytes cifar = cifar_records(r, 2);
+    write_file(t / "img", c.images_file());
+    write_file(t / "lab", c.labels_file());
+    std::size_t loaded = 0, rejected = 0;
+    for (int iter = 0; iter < 300; ++iter) {
+        const int kind = iter % 3;  // 0: IDX images, 1: IDX labels, 2: CIFAR-10
+        bytes b = kind == 0 ? c.images_file() : kind == 1 ? c.labels_file() : cifar;
+        // Damage: flip a few bytes (often in the header), then maybe cut or extend the file.
+        const std::size_t flips = 1 + r.below(3);
+        for (std::size_t f = 0; f < flips; ++f) {
+            const std::size_t at = r.below(2) ? r.below(std::min<std::size_t>(b.size(), 16)) : r.below(b.size());
+            b[at] = static_cast<unsigned char>(r.below(256));
+        }
+        if (r.below(3) == 0) b.resize(r.below(b.size() + 1));
+        const std::string p = t / ("f" + std::to_string(iter));
+        if (r.below(2))
+            write_gz(p, b);
+        else
+            write_file(p, b);
+        const std::string m = error_of([&] {
+            if (kind == 0) load_idx(p, t / "lab");
+            if (kind == 1) load_idx(t / "img", p);
+            if (kind == 2) load_cifar10_file(p);
+        });
+        if (m == "<no exception>") {
+            ++loaded;
+        } else {
+            INFO("message: " << m);
+            CHECK_THAT(m, Contains(p));
+            ++rejected;
+        }
+    }
+    CHECK(rejected > 150);
+    CHECK(loaded > 5);
+}
