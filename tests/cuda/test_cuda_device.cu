@@ -196,6 +196,25 @@ void check_dropout() {
     expect(max_err(y.data(), want.data(), want.size()) > 1e-3, "dropout changes the training forward");
 }
 
+/// A step on a batch placed in the device buffers equals a step on the same batch from the host.
+void check_resident_batch() {
+    SeedNet host(3);
+    cuda::device_net<SeedNet> a(host, 8), b(host, 8);
+    const fvec x = random(8 * SeedNet::input_size, 31);
+    const auto labels = random_labels(8, 10, 32);
+    for (int s = 0; s < 2; ++s) {
+        a.train_step(x.data(), labels.data(), 8);
+        CTNN_CUDA_CHECK(cudaMemcpy(b.input_buffer(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
+        CTNN_CUDA_CHECK(cudaMemcpy(b.label_buffer(), labels.data(), labels.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
+        b.train_step_on_device(8);
+    }
+    SeedNet pa(0), pb(0);
+    a.download(pa);
+    b.download(pb);
+    expect_close(pa.params().data(), pb.params().data(), SeedNet::param_count, 0.0, "train_step_on_device == train_step");
+    expect(a.loss() == b.loss(), "train_step_on_device loss == train_step loss");
+}
+
 void check_errors() {
     SeedNet host(1);
     cuda::device_net<SeedNet> gpu(host, 4);
@@ -226,6 +245,7 @@ int main() {
         check_training<OddNet>("odd sizes", 13, 6);
         check_graph_equals_eager<SeedNet>("seed CNN", 16);
         check_dropout();
+        check_resident_batch();
         check_errors();
     } catch (const std::exception& e) {
         std::printf("FAIL: exception: %s\n", e.what());

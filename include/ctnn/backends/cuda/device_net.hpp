@@ -279,19 +279,22 @@ public:
             copy_in(in_stage_[p].data(), batch);
             CTNN_CUDA_CHECK(cudaMemcpyAsync(labels_.data(), label_stage_[p].data(), batch * sizeof(std::int32_t),
                                             cudaMemcpyHostToDevice, stream_));
-            launch<step_begin>({counters_.data()}, stream_);
-            zero_grad_async();
-            forward_from<0>(batch, true);
-            loss_and_gradient(batch);
-            backward_groups<0>(batch);
-            if (Net::grad_count)
-                launch<optimizer_step<depth>>({params_.data(), grads_.data(), m_.data(), v_.data(), opt_.data(),
-                                               counters_.data(), segments_, Net::grad_count}, stream_);
-            CTNN_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_.data(), sizeof(float), cudaMemcpyDeviceToHost, stream_));
+            enqueue_step(batch);
         });
         CTNN_CUDA_CHECK(cudaEventRecord(stage_free_[p], stream_));
         ++steps_;
     }
+
+    /// One training step on a batch already on the device, in input_buffer() and
+    /// label_buffer() (a device-side data pipeline fills them; labels are not checked here).
+    void train_step_on_device(std::size_t batch) {
+        check_batch(batch, "train_step_on_device");
+        run(key(batch, 0, true) | resident_key, [&] { enqueue_step(batch); });
+        ++steps_;
+    }
+    /// The device buffers train_step_on_device reads: [max_batch, input] floats, max_batch labels.
+    float* input_buffer() const { return act(0); }
+    std::int32_t* label_buffer() const { return labels_.data(); }
 
     /// The mean loss of the last training step (waits for it).
     float loss() {
@@ -348,10 +351,9 @@ private:
     static void plan_from(std::string& s) {
         if constexpr (I < depth) {
             constexpr std::size_t g = group_size<I>();
-            s += s.empty() ? "[" : " [";
-            s += std::string(L<I>::kind);
-            if constexpr (g > 1) s += "+" + std::string(L<I + 1>::kind);
-            if constexpr (g > 2) s += "+" + std::string(L<I + 2>::kind);
+            s.append(s.empty() ? "[" : " [").append(L<I>::kind);
+            if constexpr (g > 1) s.append("+").append(L<I + 1>::kind);
+            if constexpr (g > 2) s.append("+").append(L<I + 2>::kind);
             if constexpr (std::is_same_v<L<I>, Flatten>) s += ": alias";
             s += "]";
             plan_from<I + g>(s);
@@ -404,6 +406,22 @@ private:
         const auto* seed = reinterpret_cast<const std::uint64_t*>(reinterpret_cast<const char*>(counters_.data()) +
                                                                   offsetof(step_counters, seed));
         return {stream_, seed, scratch(i)};
+    }
+
+    static constexpr std::uint64_t resident_key = std::uint64_t(1) << 63;
+
+    /// A training step on the batch in act(0) and labels_: counters, zero_grad, forward,
+    /// cross-entropy, backward, optimizer, and the loss copied to pinned host memory.
+    void enqueue_step(std::size_t batch) {
+        launch<step_begin>({counters_.data()}, stream_);
+        zero_grad_async();
+        forward_from<0>(batch, true);
+        loss_and_gradient(batch);
+        backward_groups<0>(batch);
+        if (Net::grad_count)
+            launch<optimizer_step<depth>>({params_.data(), grads_.data(), m_.data(), v_.data(), opt_.data(),
+                                           counters_.data(), segments_, Net::grad_count}, stream_);
+        CTNN_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_.data(), sizeof(float), cudaMemcpyDeviceToHost, stream_));
     }
 
     void copy_in(const float* stage, std::size_t n) {
