@@ -204,9 +204,9 @@ void check_resident_batch() {
     const auto labels = random_labels(8, 10, 32);
     for (int s = 0; s < 2; ++s) {
         a.train_step(x.data(), labels.data(), 8);
-        CTNN_CUDA_CHECK(cudaMemcpy(b.input_buffer(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice));
-        CTNN_CUDA_CHECK(cudaMemcpy(b.label_buffer(), labels.data(), labels.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice));
-        b.train_step_on_device(8);
+        CTNN_CUDA_CHECK(cudaMemcpyAsync(b.input_buffer(), x.data(), x.size() * sizeof(float), cudaMemcpyHostToDevice, b.stream()));
+        CTNN_CUDA_CHECK(cudaMemcpyAsync(b.label_buffer(), labels.data(), labels.size() * sizeof(std::int32_t), cudaMemcpyHostToDevice, b.stream()));
+        b.train_step_on_device(8);  // ordered after the copies: same stream
     }
     SeedNet pa(0), pb(0);
     a.download(pa);

@@ -130,10 +130,8 @@ public:
     }
 
     /// Copies `net`'s parameters and buffers to the GPU, for batches of up to max_batch samples.
-    explicit device_net(const Net& net, std::size_t max_batch = 256) : max_batch_(max_batch) {
-        if (max_batch == 0) throw error("ctnn::cuda::device_net: max_batch must be at least 1");
-        if (!device_available()) throw error("ctnn::cuda::device_net: no CUDA device");
-        CTNN_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    explicit device_net(const Net& net, std::size_t max_batch = 256)
+        : max_batch_(checked_max_batch(max_batch)), owned_stream_(), stream_(owned_stream_.get()) {
         params_ = device_array<float>(std::max<std::size_t>(Net::param_count, 1));
         grads_ = device_array<float>(std::max<std::size_t>(Net::grad_count, 1));
         m_ = device_array<float>(std::max<std::size_t>(Net::grad_count, 1));
@@ -172,6 +170,7 @@ public:
         }
         out_stage_ = pinned_array<float>(max_batch * Net::output_size);
         loss_host_ = pinned_array<float>(1);
+        CTNN_CUDA_CHECK(cudaDeviceSynchronize());  // the zeroing of fresh allocations (legacy stream) is done
         upload(net);
         set_optimizer(adam{});
         for_each_layer([&]<std::size_t I>() {
@@ -186,12 +185,9 @@ public:
     device_net(const device_net&) = delete;
     device_net& operator=(const device_net&) = delete;
     ~device_net() {
+        cudaStreamSynchronize(stream_);
         for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
         for (auto e : stage_free_) if (e) cudaEventDestroy(e);
-        if (stream_) {
-            cudaStreamSynchronize(stream_);
-            cudaStreamDestroy(stream_);
-        }
     }
 
     std::size_t max_batch() const { return max_batch_; }
@@ -205,22 +201,22 @@ public:
     /// Parameters and buffers from a host net (optimizer state is kept).
     void upload(const Net& net) {
         synchronize();
-        CTNN_CUDA_CHECK(cudaMemcpy(params_.data(), net.params().data(), Net::param_count * sizeof(float), cudaMemcpyHostToDevice));
+        copy_and_wait(params_.data(), net.params().data(), Net::param_count * sizeof(float), cudaMemcpyHostToDevice);
         if (Net::buffer_count)
-            CTNN_CUDA_CHECK(cudaMemcpy(buffers_.data(), net.buffers().data(), Net::buffer_count * sizeof(float), cudaMemcpyHostToDevice));
+            copy_and_wait(buffers_.data(), net.buffers().data(), Net::buffer_count * sizeof(float), cudaMemcpyHostToDevice);
     }
     /// Parameters and buffers into a host net (waits for queued work).
     void download(Net& net) {
         synchronize();
-        CTNN_CUDA_CHECK(cudaMemcpy(net.params().data(), params_.data(), Net::param_count * sizeof(float), cudaMemcpyDeviceToHost));
+        copy_and_wait(net.params().data(), params_.data(), Net::param_count * sizeof(float), cudaMemcpyDeviceToHost);
         if (Net::buffer_count)
-            CTNN_CUDA_CHECK(cudaMemcpy(net.buffers().data(), buffers_.data(), Net::buffer_count * sizeof(float), cudaMemcpyDeviceToHost));
+            copy_and_wait(net.buffers().data(), buffers_.data(), Net::buffer_count * sizeof(float), cudaMemcpyDeviceToHost);
     }
     /// The gradient block (Net::grad_count floats) into host memory.
     void download_grads(float* host) {
         synchronize();
         if (Net::grad_count)
-            CTNN_CUDA_CHECK(cudaMemcpy(host, grads_.data(), Net::grad_count * sizeof(float), cudaMemcpyDeviceToHost));
+            copy_and_wait(host, grads_.data(), Net::grad_count * sizeof(float), cudaMemcpyDeviceToHost);
     }
 
     // ---- inference ---------------------------------------------------------------------------
@@ -253,11 +249,13 @@ public:
         const optimizer_state s = state_of(o);
         synchronize();
         if (s.kind != opt_host_.kind) {
-            CTNN_CUDA_CHECK(cudaMemset(m_.data(), 0, m_.size() * sizeof(float)));
-            CTNN_CUDA_CHECK(cudaMemset(v_.data(), 0, v_.size() * sizeof(float)));
+            CTNN_CUDA_CHECK(cudaMemsetAsync(m_.data(), 0, m_.size() * sizeof(float), stream_));
+            CTNN_CUDA_CHECK(cudaMemsetAsync(v_.data(), 0, v_.size() * sizeof(float), stream_));
+            static_assert(offsetof(step_counters, step) == 0);
+            CTNN_CUDA_CHECK(cudaMemsetAsync(counters_.data(), 0, sizeof(std::uint64_t), stream_));  // step 0: a fresh optimizer
         }
         opt_host_ = s;
-        CTNN_CUDA_CHECK(cudaMemcpy(opt_.data(), &opt_host_, sizeof(optimizer_state), cudaMemcpyHostToDevice));
+        copy_and_wait(opt_.data(), &opt_host_, sizeof(optimizer_state), cudaMemcpyHostToDevice);
     }
 
     /// One training step on `batch` samples in host memory (labels in [0, classes)): forward in
@@ -293,6 +291,7 @@ public:
         ++steps_;
     }
     /// The device buffers train_step_on_device reads: [max_batch, input] floats, max_batch labels.
+    /// Write them with work ordered on stream(); train_step and forward also stage their batches there.
     float* input_buffer() const { return act(0); }
     std::int32_t* label_buffer() const { return labels_.data(); }
 
@@ -310,17 +309,17 @@ public:
     void forward_train(const float* in, float* out, std::size_t batch) {
         check_batch(batch, "forward_train");
         synchronize();
-        CTNN_CUDA_CHECK(cudaMemcpy(act(0), in, batch * Net::input_size * sizeof(float), cudaMemcpyHostToDevice));
+        copy_and_wait(act(0), in, batch * Net::input_size * sizeof(float), cudaMemcpyHostToDevice);
         forward_from<0>(batch, true);
         synchronize();
-        CTNN_CUDA_CHECK(cudaMemcpy(out, act(depth), batch * Net::output_size * sizeof(float), cudaMemcpyDeviceToHost));
+        copy_and_wait(out, act(depth), batch * Net::output_size * sizeof(float), cudaMemcpyDeviceToHost);
         batch_ = batch;
     }
     /// Backward of the last forward_train from dLoss/dOutput in host memory; accumulates into
     /// the gradients (zero_grad() first), as Sequential::backward.
     void backward(const float* dout) {
         if (!batch_) throw error("ctnn::cuda::device_net::backward: no forward_train before it");
-        CTNN_CUDA_CHECK(cudaMemcpy(work_.data() + dlogits_off_, dout, batch_ * Net::output_size * sizeof(float), cudaMemcpyHostToDevice));
+        copy_and_wait(work_.data() + dlogits_off_, dout, batch_ * Net::output_size * sizeof(float), cudaMemcpyHostToDevice);
         backward_groups<0>(batch_);
         synchronize();
     }
@@ -332,8 +331,8 @@ public:
     /// fails to write then shows up in the results).
     void poison_workspace() {
         synchronize();
-        CTNN_CUDA_CHECK(cudaMemset(work_.data(), 0xFF, work_.size() * sizeof(float)));
-        CTNN_CUDA_CHECK(cudaMemset(grads_.data(), 0xFF, grads_.size() * sizeof(float)));
+        CTNN_CUDA_CHECK(cudaMemsetAsync(work_.data(), 0xFF, work_.size() * sizeof(float), stream_));
+        CTNN_CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0xFF, grads_.size() * sizeof(float), stream_));
     }
 
 private:
@@ -406,6 +405,13 @@ private:
         const auto* seed = reinterpret_cast<const std::uint64_t*>(reinterpret_cast<const char*>(counters_.data()) +
                                                                   offsetof(step_counters, seed));
         return {stream_, seed, scratch(i)};
+    }
+
+    /// A copy between host and device memory ordered on the net's stream (a plain cudaMemcpy
+    /// runs on the legacy stream, which the net's non-blocking stream does not wait for), waited for.
+    void copy_and_wait(void* dst, const void* src, std::size_t bytes, cudaMemcpyKind kind) {
+        CTNN_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, stream_));
+        synchronize();
     }
 
     static constexpr std::uint64_t resident_key = std::uint64_t(1) << 63;
@@ -519,7 +525,25 @@ private:
         }
     }
 
+    /// A non-blocking stream, destroyed last (after every buffer that work on it may touch).
+    struct stream_owner {
+        cudaStream_t s = nullptr;
+        stream_owner() {
+            if (!device_available()) throw error("ctnn::cuda::device_net: no CUDA device");
+            CTNN_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+        }
+        stream_owner(const stream_owner&) = delete;
+        stream_owner& operator=(const stream_owner&) = delete;
+        ~stream_owner() { if (s) cudaStreamDestroy(s); }
+        cudaStream_t get() const { return s; }
+    };
+    static std::size_t checked_max_batch(std::size_t n) {
+        if (n == 0) throw error("ctnn::cuda::device_net: max_batch must be at least 1");
+        return n;
+    }
+
     std::size_t max_batch_;
+    stream_owner owned_stream_;
     cudaStream_t stream_ = nullptr;
     device_array<float> params_, grads_, m_, v_, buffers_, work_, loss_;
     device_array<std::int32_t> labels_;
