@@ -296,8 +296,8 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
 
     const long before = ctnn_test::heap_allocations();
     for (std::size_t i = 0; i < std::size(batches); ++i) {
-        net.forward(ins[i].data(), outs[i].data(), batches[i]);
         net.forward<ctnn::reference>(ins[i].data(), outs[i].data(), batches[i]);
+        net.forward(ins[i].data(), outs[i].data(), batches[i]);  // the default backend's result stays
         mixed.forward(mins[i].data(), mouts[i].data(), batches[i]);
     }
     y_one = net(one);
@@ -308,8 +308,8 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
         CHECK(all_finite(outs[i]));
         CHECK(all_finite(mouts[i]));
     }
-    // operator() on one sample agrees with forward on the same sample.
-    for (std::size_t k = 0; k < SeedNet::output_size; ++k) CHECK(y_one[k] == outs[0][k]);
+    // operator() on one sample agrees with forward on the same sample (same backend).
+    for (std::size_t k = 0; k < SeedNet::output_size; ++k) CHECK(y_one[k] == Approx(outs[0][k]).epsilon(1e-5).margin(1e-6));
     // The allocation counter itself works: this vector is counted.
     const long c0 = ctnn_test::heap_allocations();
     std::vector<float> probe(17);
@@ -324,7 +324,9 @@ TEST_CASE("Sequential: a batch gives the same outputs as its samples one by one"
     for (std::size_t b = 0; b < batch; ++b) {
         std::vector<float> one(in.begin() + b * SeedNet::input_size, in.begin() + (b + 1) * SeedNet::input_size);
         const auto y1 = infer(net, one, 1);
-        for (std::size_t k = 0; k < SeedNet::output_size; ++k) CHECK(y1[k] == y[b * SeedNet::output_size + k]);
+        // Equal up to float reassociation: a backend may block a batch differently from one sample.
+        for (std::size_t k = 0; k < SeedNet::output_size; ++k)
+            CHECK(y1[k] == Approx(y[b * SeedNet::output_size + k]).epsilon(1e-5).margin(1e-6));
     }
 }
 
