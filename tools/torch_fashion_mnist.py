@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--schedule", default="cosine", choices=["cosine", "none"])
-    ap.add_argument("--hflip", type=int, default=1, help="random horizontal flip (1) or none (0)")
+    ap.add_argument("--hflip", type=int, default=0, help="random horizontal flip (1) or none (0, the demo)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
