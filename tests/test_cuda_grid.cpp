@@ -2,10 +2,17 @@
 // GPU runs, include/ctnn/backends/cuda/threads/) executed for every block and thread of its grid
 // and compared with the reference backend on random inputs of awkward sizes. Outputs are
 // poisoned with NaN first, so a thread the grid misses shows up as a mismatch.
+//
+// Then the device net itself, on the CUDA runtime emulated on the host (CTNN_CUDA_EMULATE,
+// backends/cuda/emulation.hpp): the checks the GPU test runs (tests/cuda/device_checks.hpp) --
+// whole nets against the CPU reference, training steps, graph capture and replay.
+#define CTNN_CUDA_EMULATE 1
 #include <catch2/catch.hpp>
 
 #include <ctnn/backends/cuda/threads/all.hpp>
 #include <ctnn/ctnn.hpp>
+
+#include "cuda/device_checks.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -409,3 +416,12 @@ TEST_CASE("cuda grid: SGD, Adam and AdamW steps over segmented (frozen-gap) para
 }
 
 }  // namespace
+
+TEST_CASE("cuda emulated: the device net's checks (parity, training, graphs, errors) on the host", "[cuda_grid]") {
+    const long live = ctnn::cuda::emulation::live_allocations();
+    const int failed = ctnn_cuda_checks::run_all_checks(true);
+    INFO(ctnn_cuda_checks::failures << " of " << ctnn_cuda_checks::checks << " checks failed (see the FAIL lines above)");
+    CHECK(ctnn_cuda_checks::checks > 50);
+    CHECK(failed == 0);
+    CHECK(ctnn::cuda::emulation::live_allocations() == live);  // every device_net freed what it took
+}

@@ -16,7 +16,7 @@
 // A training step (upload, counters, zero_grad, forward, cross-entropy, backward, optimizer) is
 // captured once per batch size as a CUDA Graph and replayed; so is an inference call.
 #pragma once
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(CTNN_CUDA_EMULATE)
 #error "ctnn/backends/cuda/device_net.hpp needs nvcc: compile this translation unit as CUDA (a .cu file)"
 #endif
 #include <algorithm>
@@ -289,6 +289,13 @@ public:
         check_batch(batch, "train_step_on_device");
         run(key(batch, 0, true) | resident_key, [&] { enqueue_step(batch); });
         ++steps_;
+    }
+    /// Copies a batch from host memory into input_buffer() and label_buffer() (waits).
+    void load_batch(const float* in, const std::int32_t* labels, std::size_t batch) {
+        check_batch(batch, "load_batch");
+        synchronize();
+        CTNN_CUDA_CHECK(cudaMemcpyAsync(act(0), in, batch * Net::input_size * sizeof(float), cudaMemcpyHostToDevice, stream_));
+        copy_and_wait(labels_.data(), labels, batch * sizeof(std::int32_t), cudaMemcpyHostToDevice);
     }
     /// The device buffers train_step_on_device reads: [max_batch, input] floats, max_batch labels.
     /// Write them with work ordered on stream(); train_step and forward also stage their batches there.

@@ -4,7 +4,7 @@
 // (default stream), each has forward(args, exec) / backward(args, exec) taking the stream, the
 // device-side Dropout seed and the layer's scratch; device_net uses those.
 #pragma once
-#if !defined(__CUDACC__)
+#if !defined(__CUDACC__) && !defined(CTNN_CUDA_EMULATE)
 #error "ctnn/backends/cuda/kernels.hpp needs nvcc: compile this translation unit as CUDA (a .cu file)"
 #endif
 #include <cstdint>

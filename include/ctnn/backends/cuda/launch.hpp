@@ -1,11 +1,17 @@
 // Launching the per-thread functions of threads/ on the GPU (nvcc only): one __global__ template
 // for map kernels and one for reduce kernels, CUDA error checks that throw ctnn::error, and
 // RAII holders for device and pinned host memory.
+//
+// Under CTNN_CUDA_EMULATE (plain C++ host tests only) the CUDA runtime is emulation.hpp's and a
+// launch runs the per-thread function over the grid on the host.
 #pragma once
-#if !defined(__CUDACC__)
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+#elif defined(CTNN_CUDA_EMULATE)
+#include "emulation.hpp"
+#else
 #error "ctnn/backends/cuda/launch.hpp needs nvcc: compile this translation unit as CUDA (a .cu file)"
 #endif
-#include <cuda_runtime.h>
 
 #include <cstddef>
 #include <string>
@@ -41,6 +47,7 @@ inline std::string device_name(int device = 0) {
     return p.name;
 }
 
+#if defined(__CUDACC__)
 template <class K>
 __global__ void map_kernel(typename K::args a) {
     K::thread(blockIdx.x, threadIdx.x, blockDim.x, a);
@@ -77,6 +84,18 @@ void launch(const typename K::args& a, cudaStream_t stream) {
     }
     CTNN_CUDA_CHECK(cudaGetLastError());
 }
+#else
+/// Emulation: the kernel's per-thread function over its whole grid, when the stream runs it.
+template <class K>
+void launch(const typename K::args& a, cudaStream_t stream) {
+    const grid_size g = K::grid(a);
+    if (g.blocks == 0) return;
+    if constexpr (requires { typename K::value; })
+        if (g.threads > 256 || (g.threads & (g.threads - 1)))
+            throw error("ctnn cuda: a reduce kernel needs a power-of-two block of at most 256 threads");
+    emulation::submit(stream, [a] { run_on_host<K>(a); });
+}
+#endif
 
 /// Device memory for `count` values of T (zeroed), freed when it goes.
 template <class T>
