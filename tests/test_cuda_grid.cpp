@@ -97,15 +97,16 @@ TEST_CASE("cuda grid: Conv forward, dx, dweight and dbias match the reference", 
     check_conv<4, 2, 1, 1, 0, 3, 3>(1, 14);     // 1×1, batch 1
 }
 
-template <class Act, class Ref, std::size_t PK>
+template <class Act, class Ref, std::size_t PK, std::size_t K = 3, std::size_t S = 1, std::size_t P = 1,
+          std::size_t H = 6, std::size_t W = 10>
 void check_fused_conv(std::uint64_t seed) {
-    constexpr std::size_t Ci = 2, Co = 3, H = 6, W = 10, n = 3;
-    using C = Conv<Ci, Co, 3, 1, 1>;
+    constexpr std::size_t Ci = 2, Co = 3, n = 3;
+    using C = Conv<Ci, Co, K, S, P>;
     using In = Shape<Ci, H, W>;
-    using G = conv_geometry<Ci, Co, 3, 1, 1, H, W>;
-    using Mid = Shape<Co, H, W>;
+    using G = conv_geometry<Ci, Co, K, S, P, H, W>;
+    using Mid = Shape<Co, G::OH, G::OW>;
     using Pool = MaxPool<PK>;
-    using Out = Shape<Co, H / PK, W / PK>;
+    using Out = Shape<Co, G::OH / PK, G::OW / PK>;
     const fvec x = random(n * In::size, seed, -2, 2), params = random(G::weights + Co, seed + 1);
     fvec conv(n * Mid::size), act(n * Mid::size), pooled(n * Out::size), arg(n * Out::size);
     ref_forward<C, In>(x, conv, n, params);
@@ -136,6 +137,15 @@ TEST_CASE("cuda grid: fused Conv + bias + activation (+ MaxPool) and its epilogu
     check_fused_conv<act_tanh, Tanh, 2>(23);
     check_fused_conv<act_sigmoid, Sigmoid, 1>(24);
     check_fused_conv<act_leaky_relu<1, 10>, LeakyReLU<1, 10>, 2>(25);
+    check_fused_conv<act_relu, ReLU, 3, 3, 2, 0, 13, 13>(26);   // stride 2, no padding, 6×6 map, 3×3 pool
+    check_fused_conv<act_tanh, Tanh, 2, 5, 1, 2, 8, 4>(27);     // 5×5 "same", 2×2 pool
+}
+
+TEST_CASE("cuda grid: copy kernel (Flatten when not aliased, Dropout in inference)", "[cuda_grid]") {
+    const fvec x = random(1000, 28);
+    fvec y = poisoned(1000);
+    run_on_host<copy_kernel>({x.data(), y.data(), 1000});
+    require_close(y, x, 0, "copy");
 }
 
 // ---- Linear -----------------------------------------------------------------------------------
