@@ -221,6 +221,21 @@ TEST_CASE("train_step rejects bad labels and non-finite losses without touching 
     REQUIRE_THROWS_WITH(ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), ok, 2), Catch::Contains("NaN"));
     CHECK(opt.steps() == 0);
     CHECK(std::equal(before.begin(), before.end(), net.params().begin()));
+
+    // Running statistics and the Dropout generator are restored too.
+    using BNNet = ctnn::Sequential<ctnn::Input<2, 8, 8>, ctnn::Conv<2, 4, 3, 1, 1>, ctnn::BatchNorm<4>, ctnn::ReLU,
+                                   ctnn::Flatten, ctnn::Dropout<10>, ctnn::Linear<256, 5>>;
+    BNNet bn(4);
+    ctnn::SGD sgd(bn, 0.1f);
+    x[7] = 1.0f;
+    ctnn::train_step(bn, sgd, ctnn::CrossEntropy{}, x.data(), ok, 2);  // move the statistics off their start
+    const std::vector<float> stats(bn.buffers().begin(), bn.buffers().end());
+    const auto rng_state = bn.generator().state();
+    x[7] = std::numeric_limits<float>::infinity();
+    REQUIRE_THROWS_WITH(ctnn::train_step(bn, sgd, ctnn::CrossEntropy{}, x.data(), ok, 2), Catch::Contains("NaN"));
+    CHECK(std::equal(stats.begin(), stats.end(), bn.buffers().begin()));
+    CHECK(bn.generator().state() == rng_state);
+    CHECK(sgd.steps() == 1);
 }
 
 TEST_CASE("train_step with float targets (MSE, BCEWithLogits) lowers the loss", "[train]") {

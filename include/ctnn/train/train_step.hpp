@@ -5,8 +5,10 @@
 //   float loss = ctnn::train_step(net, opt, ctnn::MSE{}, in, targets, batch);          // float targets
 //
 // The loss is checked before anything changes: a label outside the net's outputs or a NaN or
-// infinite loss throws ctnn::error and leaves parameters and optimizer state untouched.
+// infinite loss throws ctnn::error and leaves the net (parameters, running statistics, random
+// state) and the optimizer as they were.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -39,15 +41,34 @@ template <class Backend = default_backend, class Net, class Opt, class Loss>
 step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float* in,
                               const typename Loss::target_type* targets, std::size_t batch) {
     constexpr std::size_t k = Net::output_size;
-    thread_local std::vector<float> dout;
+    if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
+        for (std::size_t i = 0; i < batch; ++i)  // before the forward pass changes anything
+            if (targets[i] < 0 || static_cast<std::size_t>(targets[i]) >= k)
+                throw error("ctnn::train_step: label " + std::to_string(targets[i]) + " at batch index " +
+                            std::to_string(i) + " is outside [0, " + std::to_string(k) + ") (the net has " +
+                            std::to_string(k) + " outputs)");
+    thread_local std::vector<float> dout, saved_buffers;
     if (dout.size() < batch * k) dout.resize(batch * k);
+    // The training forward updates running statistics and draws Dropout masks: keep both so a
+    // failed step leaves the net as it was.
+    saved_buffers.assign(net.buffers().begin(), net.buffers().end());
+    const std::uint64_t saved_rng = net.generator().state();
     const float* out = net.template forward_train<Backend>(in, batch);
     step_result r;
-    r.loss = loss(out, targets, batch, k, dout.data());
-    if (!std::isfinite(r.loss))
+    try {
+        r.loss = loss(out, targets, batch, k, dout.data());
+    } catch (...) {
+        std::copy(saved_buffers.begin(), saved_buffers.end(), net.buffers().begin());
+        net.generator().set_state(saved_rng);
+        throw;
+    }
+    if (!std::isfinite(r.loss)) {
+        std::copy(saved_buffers.begin(), saved_buffers.end(), net.buffers().begin());
+        net.generator().set_state(saved_rng);
         throw error(std::string("ctnn::train_step: the ") + std::string(Loss::kind) + " loss is " +
                     (std::isnan(r.loss) ? "NaN" : "infinite") + " (learning rate " + std::to_string(opt.lr()) +
-                    ", after " + std::to_string(opt.steps()) + " optimizer steps); parameters were not updated");
+                    ", after " + std::to_string(opt.steps()) + " optimizer steps); the net was not updated");
+    }
     if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
         for (std::size_t i = 0; i < batch; ++i)
             r.correct += argmax(out + i * k, k) == static_cast<std::size_t>(targets[i]);
