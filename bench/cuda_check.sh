@@ -32,8 +32,9 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCTNN_CUDA=ON 
     -DCTNN_FUZZ=OFF >/dev/null
 cmake --build "$build" -j "$jobs" --target ctnn_cuda_tests cuda_train
 echo "build: $((SECONDS - t0)) s"
-"$build/tests/cuda/ctnn_cuda_tests" | tee "$build/cuda_tests.txt"
-if grep -q "SKIPPED" "$build/cuda_tests.txt"; then echo "cuda_check: the CUDA tests skipped on a GPU machine"; exit 1; fi
+tests_ok=1
+"$build/tests/cuda/ctnn_cuda_tests" | tee "$build/cuda_tests.txt" || tests_ok=0
+if grep -q "SKIPPED" "$build/cuda_tests.txt"; then echo "cuda_check: the CUDA tests skipped on a GPU machine"; tests_ok=0; fi
 "$build/examples/cuda/cuda_train" "" 1 || true   # smoke run of the example (synthetic data, one epoch)
 
 echo "==> benchmarks"
@@ -78,3 +79,8 @@ print("ratios: higher is better for ctnn (latency: PyTorch time / ctnn time).")
 print("PyTorch's figures keep the batch on the GPU; 'batch from host' rows compare ctnn's")
 print("host-upload path with the same PyTorch figure. ctnn's b1 latency includes host<->device copies.")
 PY
+if [ "$tests_ok" -ne 1 ]; then
+    echo "cuda_check: the CUDA tests FAILED (see $build/cuda_tests.txt); the timings above are not trustworthy"
+    exit 1
+fi
+echo "cuda_check: CUDA tests passed; log in $log"
