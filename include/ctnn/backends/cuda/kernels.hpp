@@ -155,7 +155,6 @@ template <std::size_t Percent, class In>
 struct kernel<Dropout<Percent>, In, cuda::backend> : cuda::default_exec<kernel<Dropout<Percent>, In, cuda::backend>> {
     using cuda::default_exec<kernel>::forward;
     using cuda::default_exec<kernel>::backward;
-    static constexpr std::uint64_t no_seed = 0;
     static void forward(const forward_args& a, const cuda::exec& e) {
         const std::size_t count = a.n * In::size;
         if (!a.training) {
