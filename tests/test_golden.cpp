@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <ctnn/ctnn.hpp>
@@ -131,11 +132,15 @@ void layer_case(const std::string& name, bool training = true) {
 
 /// A whole net: every tensor from p/<state_dict name>; inference output (y_eval when the case has
 /// one, else y: nets without BatchNorm compute the same in both modes), then training forward and
-/// backward; compares y, dx, every parameter gradient and every updated buffer.
-template <class Net>
-void net_case(const std::string& name) {
+/// backward; compares y, dx, every parameter gradient and every updated buffer. Runs on the
+/// reference backend, and on the default backend too when that is another one.
+template <class Net, class Backend = reference>
+void net_case(const std::string& case_name) {
+    if constexpr (std::is_same_v<Backend, reference> && !std::is_same_v<default_backend, reference>)
+        net_case<Net, default_backend>(case_name);
+    const std::string name = case_name + " [" + std::string(Backend::name) + "]";
     INFO("case " << name);
-    const golden_case g(name);
+    const golden_case g(case_name);
     const golden_tensor& x = g["x"];
     const std::size_t n = x.shape.at(0);
     REQUIRE(x.per_sample() == Net::input_size);
@@ -154,14 +159,14 @@ void net_case(const std::string& name) {
     CHECK(loaded == in_file);  // every tensor PyTorch has, ctnn has, under the same name
 
     std::vector<float> out(n * Net::output_size);
-    net.forward(x.data.data(), out.data(), n);
+    net.template forward<Backend>(x.data.data(), out.data(), n);
     check_close(name + " inference y", out.data(), g[g.has("y_eval") ? "y_eval" : "y"]);
 
     net.zero_grad();
-    const float* y = net.forward_train(x.data.data(), n);
+    const float* y = net.template forward_train<Backend>(x.data.data(), n);
     check_close(name + " y", y, g["y"]);
     std::vector<float> dx(x.size(), std::numeric_limits<float>::quiet_NaN());
-    net.backward(g["dy"].data.data(), dx.data());
+    net.template backward<Backend>(g["dy"].data.data(), dx.data());
     check_close(name + " dx", dx.data(), g["dx"]);
 
     net.for_each_tensor([&](const std::string& key, const tensor_desc& d, float* data, tensor_kind kind) {

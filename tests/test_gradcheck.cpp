@@ -1,4 +1,5 @@
-// Finite-difference gradient checks through whole nets (forward_train / backward, reference kernels).
+// Finite-difference gradient checks through whole nets (forward_train / backward on the reference
+// backend, whose kernels are the definition of correct; other backends are checked against it).
 //
 // Loss: L = sum(r ⊙ y) with a fixed random r, summed in double; so dL/dy = r is the upstream
 // gradient handed to backward. For a sample of parameters (up to `per_tensor` from every tensor,
@@ -65,7 +66,7 @@ public:
     /// L = sum(r ⊙ y) at the current parameters and input.
     double loss() {
         net_.generator().set_state(gen_state_);
-        const float* y = net_.forward_train(x_.data(), n_);
+        const float* y = net_.template forward_train<reference>(x_.data(), n_);
         double s = 0;
         abs_terms_ = 0;
         for (std::size_t i = 0; i < r_.size(); ++i) {
@@ -81,7 +82,7 @@ public:
         net_.zero_grad();
         loss();
         std::vector<float> dx(x_.size());
-        net_.backward(r_.data(), dx.data());
+        net_.template backward<reference>(r_.data(), dx.data());
         noise_ = std::ldexp(abs_terms_, -22) / (2 * h_);
         const std::vector<float> grads(net_.grads().begin(), net_.grads().end());
 
