@@ -76,6 +76,8 @@ def rel_err(got, want, scale=None):
     """max |got - want| / max(|want|, s), s = rms(want) or the given scale: the metric of
     tests/test_golden.cpp (for a parameter gradient, s is the rms of its layer's whole gradient)."""
     got, want = got.double(), want.double()
+    both_nan = torch.isnan(got) & torch.isnan(want)
+    got, want = torch.where(both_nan, 0.0, got), torch.where(both_nan, 0.0, want)
     floor = torch.clamp(want.abs(), min=max(scale if scale is not None else rms(want), 1e-30))
     return ((got - want).abs() / floor).max().item()
 
@@ -203,6 +205,13 @@ def main():
     g = gen_for("maxpool_ties")
     case("maxpool_ties_k3_s1_2x6x7_n7", lambda: nn.MaxPool2d(3, 1), (2, 6, 7), 7, x=tie_input(g, (7, 2, 6, 7)))
     case("maxpool_ties_k2_s2_2x6x7_n7", lambda: nn.MaxPool2d(2, 2), (2, 6, 7), 7, x=tie_input(g, (7, 2, 6, 7)))
+    # NaN in a window: the output is NaN and the gradient goes to the window's last NaN (PyTorch's
+    # `val > maxval || isnan(val)` scan); several NaNs, some windows with two.
+    g = gen_for("maxpool_nan")
+    xn = randn(g, 2, 2, 6, 7)
+    for i in torch.randperm(xn.numel(), generator=g)[:30]:
+        xn.view(-1)[i] = float("nan")
+    case("maxpool_nan_k3_s1_2x6x7_n2", lambda: nn.MaxPool2d(3, 1), (2, 6, 7), 2, x=xn)
     case("avgpool_k2_s2_3x7x11_n7", lambda: nn.AvgPool2d(2, 2), (3, 7, 11), 7)
     case("avgpool_k3_s1_3x7x11_n1", lambda: nn.AvgPool2d(3, 1), (3, 7, 11), 1)
     case("avgpool_k3_s2_3x8x11_n7", lambda: nn.AvgPool2d(3, 2), (3, 8, 11), 7)

@@ -1,7 +1,7 @@
 // MaxPool<Kernel, Stride = Kernel>: max over K×K windows; PyTorch's nn.MaxPool2d(K, S).
 //   in [C, H, W]   out [C, (H - K) / S + 1, (W - K) / S + 1]
 // A training forward keeps the index of each window's maximum for backward (first maximum wins,
-// as in PyTorch).
+// as in PyTorch; a window holding NaN gives NaN, and its last NaN gets the gradient, as in PyTorch).
 #pragma once
 #include <string>
 

@@ -24,8 +24,7 @@ struct kernel<MaxPool<K, S>, In, reference> {
                     for (std::size_t kh = 0; kh < K; ++kh)
                         for (std::size_t kw = 0; kw < K; ++kw) {
                             const std::size_t i = (oh * S + kh) * W + ow * S + kw;
-                            if (x[i] > x[best] || std::isnan(x[i])) best = i;
-                            if (std::isnan(x[best])) break;
+                            if (x[i] > x[best] || std::isnan(x[i])) best = i;  // PyTorch's scan: the last NaN wins
                         }
                     a.y[(nc * OH + oh) * OW + ow] = x[best];
                     if (a.saved) a.saved[(nc * OH + oh) * OW + ow] = static_cast<float>(best);
