@@ -69,15 +69,17 @@ def randn(g, *shape, scale=1.0, shift=0.0):
 
 
 def rms(t):
-    return t.double().pow(2).mean().sqrt().item() if t.numel() else 0.0
+    t = t.double()
+    t = t[torch.isfinite(t)]
+    return t.pow(2).mean().sqrt().item() if t.numel() else 0.0
 
 
 def rel_err(got, want, scale=None):
     """max |got - want| / max(|want|, s), s = rms(want) or the given scale: the metric of
     tests/test_golden.cpp (for a parameter gradient, s is the rms of its layer's whole gradient)."""
     got, want = got.double(), want.double()
-    both_nan = torch.isnan(got) & torch.isnan(want)
-    got, want = torch.where(both_nan, 0.0, got), torch.where(both_nan, 0.0, want)
+    same = (torch.isnan(got) & torch.isnan(want)) | (got == want)  # NaN where NaN, and equal infinities
+    got, want = torch.where(same, 0.0, got), torch.where(same, 0.0, want)
     floor = torch.clamp(want.abs(), min=max(scale if scale is not None else rms(want), 1e-30))
     return ((got - want).abs() / floor).max().item()
 
@@ -190,6 +192,12 @@ def main():
     # Element-wise activations, on a map and on a flat shape; wide inputs reach saturation.
     case("relu_3x5x7_n7", nn.ReLU, (3, 5, 7), 7)
     case("relu_19_n1", nn.ReLU, (19,), 1)
+    special = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0])
+    g = gen_for("special")
+    for act, nm in ((nn.ReLU, "relu"), (lambda: nn.LeakyReLU(0.2), "leaky_relu_02"), (nn.Sigmoid, "sigmoid"), (nn.Tanh, "tanh")):
+        xs = randn(g, 2, 19)
+        xs.view(-1)[torch.randperm(38, generator=g)[:10]] = special.repeat(2)
+        case(nm + "_special_19_n2", act, (19,), 2, x=xs)  # NaN, +-inf, +-0 among the inputs
     case("leaky_relu_001_3x5x7_n7", lambda: nn.LeakyReLU(0.01), (3, 5, 7), 7)
     case("leaky_relu_02_19_n7", lambda: nn.LeakyReLU(0.2), (19,), 7)
     case("sigmoid_3x5x7_n7", nn.Sigmoid, (3, 5, 7), 7, x_scale=4.0)

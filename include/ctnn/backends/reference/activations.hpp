@@ -26,7 +26,7 @@ struct elementwise_kernel {
 
 struct relu_fn {
     static float f(float x) { return x > 0.0f ? x : (x == x ? 0.0f : x); }  // NaN passes, as in PyTorch
-    static float df(float, float y, float dy) { return y > 0.0f ? dy : 0.0f; }
+    static float df(float, float y, float dy) { return y > 0.0f || y != y ? dy : 0.0f; }  // NaN passes dy, as PyTorch
 };
 template <class L>
 struct leaky_relu_fn {
