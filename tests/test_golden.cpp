@@ -249,11 +249,21 @@ TEST_CASE("golden: BatchNorm matches PyTorch in training and inference", "[golde
     // inference: running statistics
     layer_case<BatchNorm<5>, Shape<5, 7, 11>>("batchnorm2d_5x7x11_n7_eval", false);
     layer_case<BatchNorm<13>, Shape<13>>("batchnorm1d_13_n7_eval", false);
+
+    // PyTorch refuses training statistics from one value per channel; so does ctnn.
+    std::vector<float> x(13, 1.5f), y(13), p(26, 1.0f), b(27, 1.0f), saved(26);
+    forward_args f;
+    f.x = x.data(); f.y = y.data(); f.n = 1; f.params = p.data(); f.buffers = b.data(); f.saved = saved.data();
+    f.training = true;
+    CHECK_THROWS_AS((kernel_for<BatchNorm<13>, Shape<13>, reference>::forward(f)), ctnn::error);
+    f.training = false;  // inference with one sample is fine
+    CHECK_NOTHROW((kernel_for<BatchNorm<13>, Shape<13>, reference>::forward(f)));
 }
 
 TEST_CASE("golden: Softmax matches PyTorch (flat and over channels)", "[golden]") {
     layer_case<Softmax, Shape<10>>("softmax_10_n7");
     layer_case<Softmax, Shape<6, 5, 7>>("softmax_6x5x7_n7");
+    layer_case<Softmax, Shape<10>>("softmax_special_10_n4");  // logits 30 apart, -inf entries, a NaN
 }
 
 TEST_CASE("golden: the seed CNN matches PyTorch (logits, dx, every parameter gradient)", "[golden]") {

@@ -235,6 +235,12 @@ def main():
     case("batchnorm1d_13_n7_eval", lambda: nn.BatchNorm1d(13), (13,), 7, train=False, x_scale=2.0, x_shift=0.5)
     # Softmax(dim=1): flat (with large logits) and over the channels of a map.
     case("softmax_10_n7", lambda: nn.Softmax(dim=1), (10,), 7, x_scale=5.0)
+    g = gen_for("softmax_special")
+    xs = randn(g, 4, 10, scale=30.0)       # logits far apart (exp underflows in float32)
+    xs[0, 3] = -float("inf")               # a masked entry
+    xs[1, 1:] = -float("inf")              # one live entry: probability 1
+    xs[2, 5] = float("nan")                # NaN poisons its row
+    case("softmax_special_10_n4", lambda: nn.Softmax(dim=1), (10,), 4, x=xs)
     case("softmax_6x5x7_n7", lambda: nn.Softmax(dim=1), (6, 5, 7), 7, x_scale=2.0)
     # Whole nets. The seed's CNN:
     case("net_seed_cnn_n5", lambda: nn.Sequential(
