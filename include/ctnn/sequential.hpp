@@ -7,7 +7,10 @@
 // one of buffers (BatchNorm running statistics), all sized by compile-time constants.
 //
 // Inference (`forward`) runs in tiles of up to `inference_tile` samples through a workspace made
-// when the net is made: it allocates nothing. Training (`forward_train`, `backward`) keeps every
+// when the net is made: it allocates nothing. The batch is split into one contiguous part per
+// thread (ctnn::num_threads()), and a backend may run a group of layers as one kernel (see
+// fusion.hpp: the cpu backend fuses Conv + ReLU + MaxPool and Linear + ReLU). Training
+// (`forward_train`, `backward`) keeps every
 // layer's output for the batch in a workspace that grows to the largest batch seen.
 #pragma once
 #include <algorithm>
@@ -25,11 +28,13 @@
 #include "backends/default.hpp"
 #include "diagnostics.hpp"
 #include "error.hpp"
+#include "fusion.hpp"
 #include "layer.hpp"
 #include "layers/input.hpp"
 #include "memory.hpp"
 #include "random.hpp"
 #include "shape.hpp"
+#include "threads.hpp"
 
 namespace ctnn {
 
@@ -74,6 +79,18 @@ inline std::string with_commas(std::size_t v) {
 
 template <class... Ts> inline constexpr bool first_is_input = false;
 template <class T, class... Ts> inline constexpr bool first_is_input<T, Ts...> = is_input<T>;
+/// Scratch a kernel asks for (0 if it says nothing).
+template <class K>
+constexpr std::size_t scratch_of() {
+    if constexpr (requires { K::scratch_floats; }) return K::scratch_floats;
+    else return 0;
+}
+template <class K>
+constexpr std::size_t shared_scratch_of() {
+    if constexpr (requires { K::shared_floats_per_task; }) return K::shared_floats_per_task;
+    else return 0;
+}
+
 template <class... Ts> inline constexpr bool rest_are_layers = false;
 template <class T, class... Ts> inline constexpr bool rest_are_layers<T, Ts...> = (layer<Ts> && ...);
 
@@ -155,6 +172,14 @@ public:
     }();
     /// Inference runs in tiles of this many samples (a ~256 KiB buffer per tile).
     static constexpr std::size_t inference_tile = std::clamp<std::size_t>(65536 / max_activation, 1, 64);
+    /// Rough multiply-adds per sample (parameters times output positions, plus activations):
+    /// decides how many threads an inference batch is worth.
+    static constexpr std::size_t work_per_sample = [] {
+        std::size_t w = 0;
+        for (std::size_t i = 0; i < depth; ++i)
+            w += param_sizes[i] * shapes[i + 1].height() * shapes[i + 1].width() + shapes[i + 1].size();
+        return w;
+    }();
     /// The first layer that needs a backward pass (layers before it are frozen or parameter-free).
     static constexpr std::size_t first_trainable = [] {
         for (std::size_t i = 0; i < depth; ++i)
@@ -165,12 +190,16 @@ public:
     /// A net with PyTorch's default initialisation, drawn from `seed`.
     explicit Sequential(std::uint64_t seed = 0)
         : params_(param_count), grads_(grad_count), buffers_(buffer_count),
-          work_(2 * align_floats(inference_tile * max_activation)), gen_(seed ^ 0x5DEECE66Dull) {
+          work_slots_(std::max<std::size_t>(num_threads(), std::thread::hardware_concurrency())),
+          work_(work_slots_ * 2 * align_floats(inference_tile * max_activation)), gen_(seed ^ 0x5DEECE66Dull) {
         reset_parameters(seed);
+        reserve_scratch<default_backend>();
     }
 
     /// Draws all parameters again as PyTorch's default initialisation does, and resets buffers.
-    void reset_parameters(std::uint64_t seed) {
+    /// Not inlined: the constructor and later calls run the same code, so the same seed gives the
+    /// same bits even where the compiler contracts the initialisers' a + b * u into an FMA.
+    [[gnu::noinline]] void reset_parameters(std::uint64_t seed) {
         rng g(seed);
         for_each_layer([&]<std::size_t I>() {
             layer_type<I>::init(shapes[I], params_.data() + param_offset[I], buffers_.data() + buffer_offset[I], g);
@@ -183,21 +212,30 @@ public:
     /// out [batch, output_shape], both NCHW. Allocates nothing.
     template <class Backend = default_backend>
     void forward(const float* in, float* out, std::size_t batch) {
-        for (std::size_t b0 = 0; b0 < batch; b0 += inference_tile) {
-            const std::size_t n = std::min(inference_tile, batch - b0);
-            float* ping = work_.data();
-            float* pong = work_.data() + align_floats(inference_tile * max_activation);
-            const float* src = in + b0 * input_size;
-            for_each_layer([&]<std::size_t I>() {
-                float* dst = I + 1 == depth ? out + b0 * output_size : (I % 2 ? pong : ping);
-                forward_args a;
-                a.x = src; a.y = dst; a.n = n;
-                a.params = params_.data() + param_offset[I];
-                a.buffers = buffers_.data() + buffer_offset[I];
-                kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
-                src = dst;
-            });
-        }
+        reserve_scratch<Backend>();
+        const std::size_t tasks = tasks_for(std::min(work_slots_, batch), double(batch) * double(work_per_sample));
+        parallel_for(tasks, [&](std::size_t t) {
+            const range r = split(batch, t, tasks);
+            float* ping = work_.data() + t * 2 * align_floats(inference_tile * max_activation);
+            float* pong = ping + align_floats(inference_tile * max_activation);
+            for (std::size_t b0 = r.begin; b0 < r.end; b0 += inference_tile) {
+                const std::size_t n = std::min(inference_tile, r.end - b0);
+                const float* src = in + b0 * input_size;
+                for_each_layer([&]<std::size_t I>() {
+                    constexpr std::size_t group = fusion_plan<Backend>[I];  // 0: ran in an earlier group
+                    if constexpr (group > 0) {
+                        float* dst = I + group == depth ? out + b0 * output_size : (src == ping ? pong : ping);
+                        forward_args a;
+                        a.x = src; a.y = dst; a.n = n;
+                        a.params = params_.data() + param_offset[I];
+                        a.buffers = buffers_.data() + buffer_offset[I];
+                        if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
+                        else fusion_at<Backend, I>::forward(a);
+                        src = dst;
+                    }
+                });
+            }
+        });
     }
 
     /// Inference on one sample held in std::arrays.
@@ -217,6 +255,7 @@ public:
     const float* forward_train(const float* in, std::size_t batch) {
         if (batch == 0) throw error("ctnn::Sequential::forward_train: batch size 0");
         reserve(batch);
+        reserve_scratch<Backend>();
         batch_ = batch;
         input_ = in;
         for_each_layer([&]<std::size_t I>() {
@@ -239,6 +278,7 @@ public:
     template <class Backend = default_backend>
     void backward(const float* dout, float* din = nullptr) {
         if (!input_) throw error("ctnn::Sequential::backward: no forward_train before it");
+        reserve_scratch<Backend>();
         const std::size_t stop = din ? 0 : first_trainable;
         const std::size_t half = align_floats(batch_ * max_activation);
         float* gbuf[2] = {train_.data() + grad_work_offset_, train_.data() + grad_work_offset_ + half};
@@ -331,7 +371,47 @@ public:
         reserved_batch_ = n;
     }
 
+    /// Layer J, or no_layer past the end.
+    template <std::size_t J>
+    using layer_or_none = typename std::conditional_t<(J < depth), detail::at<(J < depth ? J : 0), detail::type_list<Ls...>>,
+                                                      std::type_identity<no_layer>>::type;
+    /// The backend's fused kernel starting at layer I (fused<...>::layers == 1: none).
+    template <class Backend, std::size_t I>
+    using fusion_at = fused<Backend, shape_at<I>, layer_type<I>, layer_or_none<I + 1>, layer_or_none<I + 2>>;
+    /// fusion_plan<B>[I]: how many layers the inference kernel run at layer I covers (1: itself
+    /// only; 0: layer I is part of an earlier group).
+    template <class Backend>
+    static constexpr std::array<std::size_t, depth> fusion_plan = [] {
+        std::array<std::size_t, depth> r{};
+        std::size_t next = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((r[I] = I >= next ? (next = I + std::min(fusion_at<Backend, I>::layers, depth - I), next - I) : 0), ...);
+        }(std::make_index_sequence<depth>{});
+        return r;
+    }();
+
 private:
+    /// Makes every thread's kernel scratch large enough for Backend's kernels on this net (a no-op
+    /// once done: forward allocates nothing).
+    template <class Backend>
+    static void reserve_scratch() {
+        constexpr std::size_t work = [] {
+            std::size_t m = 0;
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                ((m = std::max({m, detail::scratch_of<kernel_for<layer_type<I>, shape_at<I>, Backend>>(),
+                                detail::scratch_of<fusion_at<Backend, I>>()})), ...);
+            }(std::make_index_sequence<depth>{});
+            return m;
+        }();
+        constexpr std::size_t shared = [] {
+            std::size_t m = 0;
+            [&]<std::size_t... I>(std::index_sequence<I...>) {
+                ((m = std::max(m, detail::shared_scratch_of<kernel_for<layer_type<I>, shape_at<I>, Backend>>())), ...);
+            }(std::make_index_sequence<depth>{});
+            return m;
+        }();
+        detail::reserve_scratch(work, shared * num_threads());
+    }
     template <class F>
     static constexpr void for_each_layer(F&& f) {
         [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<I>(), ...); }(std::make_index_sequence<depth>{});
@@ -348,7 +428,8 @@ private:
     float* activation(std::size_t i) { return train_.data() + act_offset_[i]; }
 
     aligned_floats params_, grads_, buffers_;
-    aligned_floats work_;   // inference: two tiles of max_activation
+    std::size_t work_slots_;  // threads the inference workspace has room for
+    aligned_floats work_;     // inference: two tiles of max_activation per thread
     aligned_floats train_;  // training: activations, saved state, gradient ping-pong
     std::array<std::size_t, depth + 1> act_offset_{};
     std::array<std::size_t, depth> saved_offset_{};

@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+"""ctnn against PyTorch on the same nets, batch sizes and thread counts, in one run.
+
+    bench/compare.py --build build-bench          # builds ctnn_bench_nets there if needed
+    bench/compare.py --threads 1,2 --reps 5 --peak 230
+
+For each thread count it runs PyTorch (bench/torch_baseline.py: Debian's python3-torch with
+OpenBLAS) and then ctnn_bench_nets (Google Benchmark, wall time, median of --reps repetitions),
+one after the other, and prints a table: both figures, ctnn / PyTorch (higher is better: images
+per second, or PyTorch's latency over ctnn's for batch 1), ctnn's GFLOP/s, and that as a percent
+of --peak GFLOP/s per thread. Also prints the load average before and after, since the machine
+may be shared. Markdown with --markdown.
+"""
+import argparse, json, os, re, subprocess, sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+NETS = ["seed_cnn", "fmnist_cnn"]
+CASES = ["infer_b1", "infer_b256", "train_b32"]
+
+
+def torch_figures(threads, torch_script):
+    out = subprocess.run(["/usr/bin/python3", torch_script, "--threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    r = {}
+    for line in out.splitlines():  # seed_cnn.t1.infer_b1_us 215.4 us
+        m = re.match(r"(\w+)\.t(\d+)\.(\w+?)_(us|img_s) ([\d.]+)", line)
+        if m:
+            r[(m[1], m[3], int(m[2]))] = (float(m[5]), m[4])
+    return r
+
+
+def ctnn_figures(threads, exe, reps):
+    out = subprocess.run([exe, f"--benchmark_filter=threads:{threads}/", f"--benchmark_repetitions={reps}",
+                          "--benchmark_report_aggregates_only=true", "--benchmark_format=json"],
+                         check=True, capture_output=True, text=True).stdout
+    r = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name", "median" if reps == 1 else None) != "median":
+            continue  # the median of the repetitions (one repetition: itself)
+        net, case, th = b["run_name"].split("/")[:3]  # seed_cnn/infer_b1/threads:1/real_time
+        t_us = b["real_time"] * {"us": 1, "ms": 1e3, "ns": 1e-3, "s": 1e6}[b["time_unit"]]
+        r[(net, case, int(th.split(":")[1]))] = (t_us, b["items_per_second"], b["GFLOP/s"])
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="build folder (made if missing)")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--peak", type=float, default=230.0, help="peak fp32 GFLOP/s of one core")
+    ap.add_argument("--torch", default=os.path.join(HERE, "torch_baseline.py"))
+    ap.add_argument("--markdown", action="store_true")
+    a = ap.parse_args()
+    exe = os.path.join(a.build, "bench", "ctnn_bench_nets")
+    if not os.path.exists(exe):
+        subprocess.run(["cmake", "-S", ROOT, "-B", a.build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
+                        "-DCTNN_BUILD_BENCH=ON", "-DCTNN_BUILD_TESTS=OFF", "-DCTNN_BUILD_EXAMPLES=OFF"], check=True)
+        subprocess.run(["cmake", "--build", a.build, "--target", "ctnn_bench_nets", "-j", "2"], check=True)
+    load0 = os.getloadavg()
+    rows = []
+    for th in [int(t) for t in a.threads.split(",")]:
+        pt = torch_figures(th, a.torch)
+        ct = ctnn_figures(th, exe, a.reps)
+        for net in NETS:
+            for case in CASES:
+                if (net, case, th) not in pt or (net, case, th) not in ct:
+                    continue
+                pv, unit = pt[(net, case, th)]
+                t_us, ips, gf = ct[(net, case, th)]
+                if unit == "us":
+                    p_txt, c_txt, ratio = f"{pv:.1f} us", f"{t_us:.1f} us", pv / t_us
+                else:
+                    p_txt, c_txt, ratio = f"{pv:.0f} img/s", f"{ips:.0f} img/s", ips / pv
+                rows.append((net, case, th, p_txt, c_txt, ratio, gf, 100 * gf / (a.peak * th), ips))
+    load1 = os.getloadavg()
+    head = ("net", "case", "threads", "PyTorch 1.13", "ctnn", "ctnn/PyTorch", "ctnn GFLOP/s", "% of peak")
+    fmt = lambda r: (r[0], r[1], str(r[2]), r[3], r[4], f"{r[5]:.2f}x", f"{r[6]:.1f}", f"{r[7]:.0f}%")
+    if a.markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for r in rows:
+            print("| " + " | ".join(fmt(r)) + " |")
+    else:
+        w = [max(len(head[i]), *(len(fmt(r)[i]) for r in rows)) for i in range(len(head))]
+        print("  ".join(h.ljust(w[i]) for i, h in enumerate(head)))
+        for r in rows:
+            print("  ".join(c.ljust(w[i]) for i, c in enumerate(fmt(r))))
+    # thread scaling of ctnn at batch >= 32
+    ips = {(r[0], r[1], r[2]): r[8] for r in rows}
+    for net in NETS:
+        for case in ("infer_b256", "train_b32"):
+            if (net, case, 1) in ips and (net, case, 2) in ips:
+                print(f"ctnn scaling {net} {case}: 2 threads = {ips[(net, case, 2)] / ips[(net, case, 1)]:.2f}x 1 thread")
+    print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}; peak {a.peak:.0f} GFLOP/s per thread")
+
+
+if __name__ == "__main__":
+    main()

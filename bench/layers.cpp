@@ -1,0 +1,85 @@
+// Per-layer benchmarks: each cpu kernel of the two benchmark nets at batch 32, forward and
+// backward, against the reference kernel where it runs in reasonable time. Counter: GFLOP/s
+// (Conv and Linear: 2 per multiply-add; backward with both dx and dW: 2x forward).
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include <ctnn/ctnn.hpp>
+
+namespace {
+
+using namespace ctnn;
+
+template <class L, class In>
+constexpr double layer_flops() {
+    constexpr dims out = L::output(In::value);
+    if constexpr (requires { L::kernel_size; L::in_channels; })
+        return 2.0 * double(out.size()) * double(L::in_channels * L::kernel_size * L::kernel_size);
+    else if constexpr (requires { L::in_features; })
+        return 2.0 * double(In::size) * double(out.size());
+    else
+        return 0.0;
+}
+
+template <class L, class In, class B, bool Backward>
+void layer(benchmark::State& s) {
+    set_num_threads(static_cast<std::size_t>(s.range(0)));
+    constexpr std::size_t n = 32;
+    constexpr dims in = In::value, out = L::output(In::value);
+    rng g(3);
+    const auto fill = [&](std::size_t k) {
+        std::vector<float> v(k);
+        for (float& x : v) x = g.uniform(-1.0f, 1.0f);
+        return v;
+    };
+    const std::size_t np = std::max<std::size_t>(L::params(in).total(), 1);
+    auto x = fill(n * in.size()), p = fill(np), dy = fill(n * out.size()), dp = fill(np);
+    std::vector<float> y(n * out.size()), dx(n * in.size()), saved(std::max<std::size_t>(L::saved(in, n), 1));
+    // kernels that keep per-thread scratch get it here, as Sequential does
+    if constexpr (requires { kernel_for<L, In, B>::scratch_floats; })
+        detail::reserve_scratch(kernel_for<L, In, B>::scratch_floats, 64 * kernel_for<L, In, B>::shared_floats_per_task);
+    forward_args f;
+    f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data(); f.saved = saved.data(); f.training = true;
+    backward_args b;
+    b.x = x.data(); b.y = y.data(); b.dy = dy.data(); b.dx = dx.data(); b.n = n; b.params = p.data();
+    b.dparams = L::params(in).total() ? dp.data() : nullptr; b.saved = saved.data();
+    kernel_for<L, In, B>::forward(f);
+    for (auto _ : s) {
+        if constexpr (Backward) kernel_for<L, In, B>::backward(b);
+        else kernel_for<L, In, B>::forward(f);
+        benchmark::ClobberMemory();
+    }
+    s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * n));
+    s.counters["GFLOP/s"] = benchmark::Counter(layer_flops<L, In>() * (Backward ? 2.0 : 1.0) * n * 1e-9,
+                                               benchmark::Counter::kIsIterationInvariantRate);
+}
+
+#define CTNN_LAYER(L, In, label)                                                                              \
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, false)->Name(label "/cpu/forward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime(); \
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, true)->Name(label "/cpu/backward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()
+
+// the layers of the seed CNN and of the Fashion-MNIST convnet, with their input shapes
+using seed_conv1 = Conv<3, 16, 3, 1, 1>;    using seed_in1 = Shape<3, 32, 32>;
+using seed_conv2 = Conv<16, 32, 3, 1, 1>;   using seed_in2 = Shape<16, 16, 16>;
+using seed_pool1 = MaxPool<2>;              using seed_relu1 = Shape<16, 32, 32>;
+using seed_fc = Linear<2048, 10>;           using seed_flat = Shape<2048>;
+using fm_conv1 = Conv<1, 32, 5, 1, 2>;      using fm_in1 = Shape<1, 28, 28>;
+using fm_conv2 = Conv<32, 64, 5, 1, 2>;     using fm_in2 = Shape<32, 14, 14>;
+using fm_fc1 = Linear<3136, 1024>;          using fm_flat = Shape<3136>;
+using fm_fc2 = Linear<1024, 10>;            using fm_hidden = Shape<1024>;
+
+CTNN_LAYER(seed_conv1, seed_in1, "seed/conv1");
+CTNN_LAYER(ReLU, seed_relu1, "seed/relu1");
+CTNN_LAYER(seed_pool1, seed_relu1, "seed/pool1");
+CTNN_LAYER(seed_conv2, seed_in2, "seed/conv2");
+CTNN_LAYER(seed_fc, seed_flat, "seed/fc");
+CTNN_LAYER(fm_conv1, fm_in1, "fmnist/conv1");
+CTNN_LAYER(fm_conv2, fm_in2, "fmnist/conv2");
+CTNN_LAYER(fm_fc1, fm_flat, "fmnist/fc1");
+CTNN_LAYER(fm_fc2, fm_hidden, "fmnist/fc2");
+BENCHMARK_TEMPLATE(layer, seed_conv2, seed_in2, reference, false)->Name("seed/conv2/reference/forward")->ArgName("threads")->Arg(1)->UseRealTime();
+
+}  // namespace
+BENCHMARK_MAIN();

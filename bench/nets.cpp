@@ -1,0 +1,71 @@
+// Whole-net benchmarks: the seed's CIFAR-10 CNN and the Fashion-MNIST benchmark convnet, as in
+// bench/torch_baseline.py. Names: <net>/<case>/threads:<n>; counters: img/s (items_per_second)
+// and GFLOP/s (forward FLOPs x 3 for a training step). Real (wall) time, like PyTorch's figures.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <vector>
+
+#include <ctnn/train/loss.hpp>
+#include <ctnn/train/optim.hpp>
+#include <ctnn/train/train_step.hpp>
+
+#include "nets.hpp"
+
+namespace {
+
+using namespace ctnn_bench;
+
+template <class Net>
+std::vector<float> input(std::size_t n) {
+    ctnn::rng g(1);
+    std::vector<float> x(n * Net::input_size);
+    for (float& v : x) v = g.normal();
+    return x;
+}
+
+void counters(benchmark::State& s, std::size_t batch, double flops) {
+    s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * batch));
+    s.counters["GFLOP/s"] = benchmark::Counter(flops * double(batch) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+template <class Net, std::size_t Batch>
+void infer(benchmark::State& s) {
+    ctnn::set_num_threads(static_cast<std::size_t>(s.range(0)));
+    Net net(0);
+    const auto x = input<Net>(Batch);
+    std::vector<float> y(Batch * Net::output_size);
+    for (auto _ : s) {
+        net.forward(x.data(), y.data(), Batch);
+        benchmark::DoNotOptimize(y.data());
+    }
+    counters(s, Batch, flops_per_sample<Net>());
+}
+
+template <class Net, std::size_t Batch>
+void train(benchmark::State& s) {
+    ctnn::set_num_threads(static_cast<std::size_t>(s.range(0)));
+    Net net(0);
+    ctnn::Adam opt(net, 1e-3f);
+    const auto x = input<Net>(Batch);
+    ctnn::rng g(2);
+    std::vector<std::int32_t> labels(Batch);
+    for (auto& l : labels) l = static_cast<std::int32_t>(g.below(10));
+    for (auto _ : s) benchmark::DoNotOptimize(ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), labels.data(), Batch));
+    counters(s, Batch, 3 * flops_per_sample<Net>());
+}
+
+#define CTNN_NET_BENCH(fn, Net, B, label)                                                          \
+    BENCHMARK_TEMPLATE(fn, Net, B)->Name(label)->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime() \
+        ->Unit(benchmark::kMicrosecond)
+
+CTNN_NET_BENCH(infer, SeedCNN, 1, "seed_cnn/infer_b1");
+CTNN_NET_BENCH(infer, SeedCNN, 256, "seed_cnn/infer_b256");
+CTNN_NET_BENCH(train, SeedCNN, 32, "seed_cnn/train_b32");
+CTNN_NET_BENCH(infer, FmnistCNN, 1, "fmnist_cnn/infer_b1");
+CTNN_NET_BENCH(infer, FmnistCNN, 256, "fmnist_cnn/infer_b256");
+CTNN_NET_BENCH(train, FmnistCNN, 32, "fmnist_cnn/train_b32");
+
+}  // namespace
+
+BENCHMARK_MAIN();

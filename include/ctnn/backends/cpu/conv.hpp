@@ -1,0 +1,250 @@
+// cpu kernel: Conv with stride 1 (other strides run on the reference backend).
+//
+// "Shifted-plane" implicit GEMM, no im2col. The input is copied once into a zero-padded plane
+// per channel, Hp x Wp. Output row oh, column ow is computed at flat position p = oh * Wp + ow, so
+// the term of weight (ci, kh, kw) for every p is the padded plane read at p + kh * Wp + kw: a
+// contiguous row. Forward is then  Y'[co, p] = bias[co] + sum_k W[co, k] * X(k)[p]  with the
+// bcast_gemm micro-kernel (Co rows x a few vectors of p per register tile, chosen from the
+// shapes at compile time); the (Wp - OW) extra columns per row are computed and dropped by the
+// epilogue, which also applies a fused activation and max pool.
+// Backward uses the same trick: dX is the full correlation of dY (zero-padded the same way) with
+// the weights, dW[co, k] = sum_p dY'[co, p] X(k)[p] (formed against dY transposed, Co across the
+// vector), accumulated per thread over its samples and summed in thread order.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "../../fusion.hpp"
+#include "../../layers/conv.hpp"
+#include "../../threads.hpp"
+#include "epilogue.hpp"
+#include "gemm.hpp"
+#include "tag.hpp"
+
+namespace ctnn::cpu_detail {
+
+constexpr std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In>
+struct conv_s1 {
+    static constexpr std::size_t H = In::value.d[1], Wd = In::value.d[2];
+    static constexpr std::size_t Hp = H + 2 * P, Wp = Wd + 2 * P, OH = Hp - K + 1, OW = Wp - K + 1;
+    static constexpr std::size_t KK = K * K, Kd = Ci * KK, plane = Hp * Wp, N = OH * Wp;
+
+    // forward: Y' [Co, Npad] = W [Co, Kd] x X [Kd, Npad]
+    using fwd = bcast_blocking<Co, N>;
+    static constexpr std::size_t Npad = round_up(N, fwd::NV * W);
+    static constexpr std::size_t xp_size =
+        align_floats(std::max(Ci * plane, (Ci - 1) * plane + (K - 1) * Wp + (K - 1) + Npad) + W);
+    static constexpr std::array<std::size_t, Kd> boff = [] {
+        std::array<std::size_t, Kd> o{};
+        for (std::size_t ci = 0; ci < Ci; ++ci)
+            for (std::size_t kh = 0; kh < K; ++kh)
+                for (std::size_t kw = 0; kw < K; ++kw) o[(ci * K + kh) * K + kw] = ci * plane + kh * Wp + kw;
+        return o;
+    }();
+
+    // backward dW: dW^T [Kd, Copad] += X [Kd, N] x dY^T [N, Copad], or, when the planes are
+    // long (first layers: few channels, large maps), as dot products of the zero-padded dY' rows
+    // with the shifted input rows, which needs no transpose of dY.
+    static constexpr std::size_t Copad = round_up(Co, W);
+    static constexpr bool dw_dot = N >= 40 * W;
+    static constexpr std::size_t dot_r = V::registers >= 32 ? 4 : 2, dot_c = 4;
+    using dwb = bcast_blocking<Kd, Copad>;
+    static constexpr std::size_t part_size = align_floats(Kd * Copad + Copad);
+    // backward dX: dX' [Ci, Qpad] = W' [Ci, Co*KK] x dY'' [Co*KK, Qpad]
+    using dxb = bcast_blocking<Ci, H * Wp>;
+    static constexpr std::size_t Qpad = round_up(H * Wp, dxb::NV * W), q0 = P * Wp;
+    static constexpr std::size_t G = (K - 1) * (Wp + 1) > q0 ? (K - 1) * (Wp + 1) - q0 : 0;
+    static constexpr std::size_t L = align_floats(std::max(G + q0 + Qpad, G + N) + W);
+    static constexpr std::array<std::size_t, Co * KK> aoff = [] {
+        std::array<std::size_t, Co * KK> o{};
+        for (std::size_t co = 0; co < Co; ++co)
+            for (std::size_t k = 0; k < KK; ++k) o[co * KK + k] = co * Ci * KK + k;
+        return o;
+    }();
+    static constexpr std::array<std::size_t, Co * KK> boff2 = [] {
+        std::array<std::size_t, Co * KK> o{};
+        for (std::size_t co = 0; co < Co; ++co)
+            for (std::size_t kh = 0; kh < K; ++kh)
+                for (std::size_t kw = 0; kw < K; ++kw) o[(co * K + kh) * K + kw] = co * L + G + q0 - kh * Wp - kw;
+        return o;
+    }();
+
+    static constexpr std::size_t fwd_scratch = xp_size + align_floats(Co * Npad);
+    static constexpr std::size_t bwd_scratch =
+        xp_size + align_floats(Co * L) + align_floats(Ci * Qpad) + align_floats(N * Copad);
+    static constexpr std::size_t scratch_floats = std::max(fwd_scratch, bwd_scratch);
+    static constexpr std::size_t shared_floats_per_task = part_size;
+
+    static void load_padded(const float* x, float* xp) {
+        for (std::size_t ci = 0; ci < Ci; ++ci)
+            for (std::size_t h = 0; h < H; ++h)
+                std::memcpy(xp + ci * plane + (h + P) * Wp + P, x + (ci * H + h) * Wd, Wd * sizeof(float));
+    }
+
+    template <class Pool>
+    static constexpr std::size_t out_h = Pool::K == 1 ? OH : (OH - Pool::K) / Pool::S + 1;
+    template <class Pool>
+    static constexpr std::size_t out_w = Pool::K == 1 ? OW : (OW - Pool::K) / Pool::S + 1;
+
+    /// y [n, Co, ...] for the samples [b, e) of x, with activation Act and pool Pool.
+    template <class Act, class Pool>
+    static void forward_samples(const float* x, float* y, const float* w, const float* bias, std::size_t b,
+                                std::size_t e) {
+        constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
+        float* xp = detail::work_scratch(scratch_floats);
+        float* yt = xp + xp_size;
+        std::fill(xp, xp + xp_size, 0.0f);
+        const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
+        const auto B = [xp](std::size_t k) { return xp + boff[k]; };
+        for (std::size_t n = b; n < e; ++n) {
+            load_padded(x + n * Ci * H * Wd, xp);
+            bcast_gemm<Npad, fwd::R, fwd::NV, init::bias>(0, Co, Kd, A, B, yt, Npad, bias);
+            float* out = y + n * Co * PH * PW;
+            for (std::size_t co = 0; co < Co; ++co) {
+                const float* r = yt + co * Npad;
+                float* o = out + co * PH * PW;
+                if constexpr (Pool::K == 1) {
+                    for (std::size_t oh = 0; oh < OH; ++oh) {
+                        std::size_t ow = 0;
+                        for (; ow + W <= OW; ow += W) V::store(o + oh * OW + ow, Act::template v<V>(V::load(r + oh * Wp + ow)));
+                        for (; ow < OW; ++ow) o[oh * OW + ow] = Act::f(r[oh * Wp + ow]);
+                    }
+                } else {
+                    // max over the K rows of each window (per column), then over K columns;
+                    // the activation commutes with max (it is monotone) and runs once per output
+                    float rowmax[OW];
+                    for (std::size_t ph = 0; ph < PH; ++ph) {
+                        const float* s = r + ph * Pool::S * Wp;
+                        for (std::size_t ow = 0; ow < OW; ++ow) rowmax[ow] = window_max(s + ow, Pool::K, Wp);
+                        for (std::size_t pw = 0; pw < PW; ++pw)
+                            o[ph * PW + pw] = Act::f(window_max(rowmax + pw * Pool::S, Pool::K, 1));
+                    }
+                }
+            }
+        }
+    }
+
+    template <class Act, class Pool>
+    static void forward(const forward_args& a) {
+        const float* w = a.params;
+        const float* bias = a.params + Co * Kd;
+        const std::size_t T = tasks_for(a.n, double(a.n) * double(Co * Kd * N));
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(a.n, t, T);
+            if (r.begin < r.end) forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end);
+        });
+    }
+
+    static void backward(const backward_args& a) {
+        const float* w = a.params;
+        const std::size_t T = tasks_for(a.n, 2.0 * double(a.n) * double(Co * Kd * N));
+        float* parts = a.dparams ? detail::shared_scratch(T * part_size) : nullptr;
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(a.n, t, T);
+            float* part = parts ? parts + t * part_size : nullptr;
+            if (part) std::fill(part, part + part_size, 0.0f);
+            if (r.begin == r.end) return;
+            float* xp = detail::work_scratch(scratch_floats);
+            float* dyb = xp + xp_size;
+            float* dxp = dyb + align_floats(Co * L);
+            float* dyt = dxp + align_floats(Ci * Qpad);
+            if (part) {
+                std::fill(xp, xp + xp_size, 0.0f);
+                if (!dw_dot) std::fill(dyt, dyt + N * Copad, 0.0f);
+            }
+            const bool need_dyb = a.dx || (part && dw_dot);
+            if (need_dyb) std::fill(dyb, dyb + Co * L, 0.0f);
+            for (std::size_t n = r.begin; n < r.end; ++n) {
+                const float* dy = a.dy + n * Co * OH * OW;
+                if (need_dyb)
+                    for (std::size_t co = 0; co < Co; ++co)
+                        for (std::size_t oh = 0; oh < OH; ++oh)
+                            std::memcpy(dyb + co * L + G + oh * Wp, dy + (co * OH + oh) * OW, OW * sizeof(float));
+                if (part && dw_dot) {
+                    load_padded(a.x + n * Ci * H * Wd, xp);
+                    for (std::size_t co = 0; co < Co; ++co) {
+                        float s = 0.0f;
+                        for (std::size_t i = 0; i < OH * OW; ++i) s += dy[co * OH * OW + i];
+                        part[Kd * Copad + co] += s;
+                    }
+                    dot_gemm<N, dot_r, dot_c>(
+                        0, Co, 0, Kd, [dyb](std::size_t m) { return dyb + m * L + G; },
+                        [xp](std::size_t j) { return xp + boff[j]; },
+                        [part](std::size_t m, std::size_t j, float v) { part[j * Copad + m] += v; });
+                } else if (part) {
+                    load_padded(a.x + n * Ci * H * Wd, xp);
+                    for (std::size_t co = 0; co < Co; ++co) {
+                        float s = 0.0f;
+                        for (std::size_t oh = 0; oh < OH; ++oh)
+                            for (std::size_t ow = 0; ow < OW; ++ow) {
+                                const float g = dy[(co * OH + oh) * OW + ow];
+                                dyt[(oh * Wp + ow) * Copad + co] = g;
+                                s += g;
+                            }
+                        part[Kd * Copad + co] += s;
+                    }
+                    bcast_gemm<Copad, dwb::R, dwb::NV, init::accumulate>(
+                        0, Kd, N, [xp](std::size_t m, std::size_t k) { return xp[boff[m] + k]; },
+                        [dyt](std::size_t k) { return dyt + k * Copad; }, part, Copad);
+                }
+                if (a.dx) {
+                    bcast_gemm<Qpad, dxb::R, dxb::NV, init::zero>(
+                        0, Ci, Co * KK, [w](std::size_t m, std::size_t k) { return w[m * KK + aoff[k]]; },
+                        [dyb](std::size_t k) { return dyb + boff2[k]; }, dxp, Qpad);
+                    float* dx = a.dx + n * Ci * H * Wd;
+                    for (std::size_t ci = 0; ci < Ci; ++ci)
+                        for (std::size_t h = 0; h < H; ++h)
+                            std::memcpy(dx + (ci * H + h) * Wd, dxp + ci * Qpad + h * Wp + P, Wd * sizeof(float));
+                }
+            }
+        });
+        if (a.dparams) {
+            float* dw = a.dparams;
+            float* db = a.dparams + Co * Kd;
+            for (std::size_t co = 0; co < Co; ++co) {
+                for (std::size_t k = 0; k < Kd; ++k) {
+                    float s = parts[k * Copad + co];
+                    for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + k * Copad + co];
+                    dw[co * Kd + k] += s;
+                }
+                float s = parts[Kd * Copad + co];
+                for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + Kd * Copad + co];
+                db[co] += s;
+            }
+        }
+    }
+};
+
+}  // namespace ctnn::cpu_detail
+
+namespace ctnn {
+
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In>
+struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> {
+    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
+    static constexpr std::size_t scratch_floats = impl::scratch_floats;
+    static constexpr std::size_t shared_floats_per_task = impl::shared_floats_per_task;
+    static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
+    static void backward(const backward_args& a) { impl::backward(a); }
+};
+
+/// Conv + ReLU, and Conv + ReLU + MaxPool, as one inference kernel.
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, class L2>
+struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, L2> {
+    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
+    static constexpr std::size_t layers = 2;
+    static constexpr std::size_t scratch_floats = impl::scratch_floats;
+    static void forward(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::no_pool>(a); }
+};
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, std::size_t PK, std::size_t PS>
+struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> {
+    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
+    static constexpr std::size_t layers = 3;
+    static constexpr std::size_t scratch_floats = impl::scratch_floats;
+    static void forward(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool<PK, PS>>(a); }
+};
+
+}  // namespace ctnn

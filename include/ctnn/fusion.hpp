@@ -1,0 +1,22 @@
+// Compile-time fusion hook. Sequential asks, for each layer L0 (with the two layers after it,
+// or no_layer), whether the backend runs a group of layers as ONE inference kernel:
+//
+//   fused<Backend, In, L0, L1, L2>::layers     1: no fusion (the default); 2 or 3: L0..L(layers-1)
+//   fused<...>::forward(const forward_args&)   params: L0's; y: the output of the group's last layer
+//
+// The cpu backend fuses Conv + ReLU (+ MaxPool) and Linear + ReLU: the activation and the pool
+// run in the GEMM's epilogue, on the same float values the unfused kernels would produce.
+#pragma once
+#include <cstddef>
+
+namespace ctnn {
+
+/// Stands for "no layer here" past the end of a net.
+struct no_layer {};
+
+template <class Backend, class In, class L0, class L1, class L2>
+struct fused {
+    static constexpr std::size_t layers = 1;
+};
+
+}  // namespace ctnn

@@ -1,0 +1,210 @@
+// Threads: a small persistent pool that the cpu backend's kernels use to split work.
+//
+//   ctnn::set_num_threads(2);     // or the environment variable CTNN_NUM_THREADS=2
+//   ctnn::num_threads();          // default: every core (std::thread::hardware_concurrency)
+//
+// Work is split statically: task t of T always covers the same range, and the cpu kernels reduce
+// per-task partial sums (convolution weight gradients) in task order. So for a fixed thread count
+// results are bit-reproducible, and they depend on the count only through float reassociation.
+// A parallel_for called inside another one, or while another user thread holds the pool, runs
+// its tasks one after another on the calling thread (same partition, same results).
+//
+// Each thread also owns a scratch arena for kernels (reserved when a net is made, so inference
+// allocates nothing): detail::work_scratch() for the executing thread, and detail::shared_scratch()
+// on the thread that called parallel_for (for per-task partials every task writes into).
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstddef>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "error.hpp"
+#include "memory.hpp"
+
+namespace ctnn {
+
+namespace detail {
+
+inline constexpr std::size_t max_threads = 64;
+
+struct scratch_arena {
+    aligned_floats work, shared;
+};
+inline scratch_arena& arena() {
+    thread_local scratch_arena a;
+    return a;
+}
+inline std::atomic<std::size_t>& reserved_work() { static std::atomic<std::size_t> r{0}; return r; }
+inline bool& inside_parallel() { thread_local bool b = false; return b; }
+
+/// The executing thread's work scratch, at least n floats (grows only if nothing reserved it).
+inline float* work_scratch(std::size_t n) {
+    aligned_floats& w = arena().work;
+    if (w.size() < n) w.reserve(std::max(n, reserved_work().load()));
+    return w.data();
+}
+/// The calling thread's shared scratch (for partials of every task), at least n floats.
+inline float* shared_scratch(std::size_t n) {
+    aligned_floats& s = arena().shared;
+    if (s.size() < n) s.reserve(n);
+    return s.data();
+}
+
+class thread_pool {
+public:
+    static thread_pool& instance() {
+        static thread_pool p;
+        return p;
+    }
+    std::size_t threads() const { return n_; }
+
+    void set_threads(std::size_t n) {
+        n = std::clamp<std::size_t>(n, 1, max_threads);
+        std::lock_guard<std::mutex> lock(m_);
+        stop_workers();
+        n_ = n;
+        start_workers();
+    }
+
+    /// Runs f(t) for t in [0, tasks); the caller runs task 0. tasks <= threads().
+    template <class F>
+    void run(std::size_t tasks, F& f) {
+        if (tasks <= 1 || inside_parallel() || !m_.try_lock()) {
+            for (std::size_t t = 0; t < tasks; ++t) f(t);
+            return;
+        }
+        std::lock_guard<std::mutex> lock(m_, std::adopt_lock);
+        const std::size_t used = std::min(tasks, n_);
+        if (used <= 1) {
+            for (std::size_t t = 0; t < tasks; ++t) f(t);
+            return;
+        }
+        fn_ = [](void* c, std::size_t t) { (*static_cast<F*>(c))(t); };
+        ctx_ = &f;
+        tasks_.store(used, std::memory_order_relaxed);
+        remaining_.store(used - 1, std::memory_order_relaxed);
+        gen_.fetch_add(1, std::memory_order_release);
+        gen_.notify_all();
+        inside_parallel() = true;
+        f(0);
+        for (std::size_t t = used; t < tasks; ++t) f(t);  // more tasks than threads: the caller's
+        inside_parallel() = false;
+        for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
+            if (spin > 4000) {
+                std::size_t r = remaining_.load(std::memory_order_acquire);
+                if (r) remaining_.wait(r, std::memory_order_acquire);
+            }
+        }
+    }
+
+    ~thread_pool() {
+        std::lock_guard<std::mutex> lock(m_);
+        stop_workers();
+    }
+
+private:
+    thread_pool() {
+        std::size_t n = std::max(1u, std::thread::hardware_concurrency());
+        if (const char* e = std::getenv("CTNN_NUM_THREADS"); e && *e) {
+            char* end = nullptr;
+            const long v = std::strtol(e, &end, 10);
+            if (*end || v < 1) throw error("ctnn: CTNN_NUM_THREADS='" + std::string(e) + "' is not a positive integer");
+            n = static_cast<std::size_t>(v);
+        }
+        n_ = std::clamp<std::size_t>(n, 1, max_threads);
+        start_workers();
+    }
+    void start_workers() {
+        stop_ = false;
+        const std::uint64_t g = gen_.load(std::memory_order_acquire);  // read here, not in the thread:
+        for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
+    }
+    void stop_workers() {
+        stop_ = true;
+        gen_.fetch_add(1, std::memory_order_release);
+        gen_.notify_all();
+        for (auto& w : workers_) w.join();
+        workers_.clear();
+    }
+    void worker(std::size_t id, std::uint64_t seen) {
+        inside_parallel() = true;
+        arena().work.reserve(reserved_work().load());
+        for (;;) {
+            std::uint64_t g;
+            for (int spin = 0; (g = gen_.load(std::memory_order_acquire)) == seen; ++spin)
+                if (spin > 4000) gen_.wait(seen, std::memory_order_acquire);
+            seen = g;
+            if (stop_) return;
+            if (id < tasks_.load(std::memory_order_relaxed)) {
+                if (arena().work.size() < reserved_work().load()) arena().work.reserve(reserved_work().load());
+                fn_(ctx_, id);
+                if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining_.notify_one();
+            }
+        }
+    }
+
+    std::mutex m_;
+    std::vector<std::thread> workers_;
+    std::size_t n_ = 1;
+    std::atomic<std::uint64_t> gen_{0};
+    std::atomic<std::size_t> remaining_{0};
+    void (*fn_)(void*, std::size_t) = nullptr;
+    void* ctx_ = nullptr;
+    std::atomic<std::size_t> tasks_{0};
+    std::atomic<bool> stop_{false};
+};
+
+/// Makes every thread's work scratch at least n floats and the caller's shared scratch at
+/// least s floats, so kernels that need no more allocate nothing.
+inline void reserve_scratch(std::size_t n, std::size_t s) {
+    if (reserved_work().load() >= n && arena().work.size() >= n && arena().shared.size() >= s) return;
+    std::size_t cur = reserved_work().load();
+    while (cur < n && !reserved_work().compare_exchange_weak(cur, n)) {}
+    work_scratch(n);
+    shared_scratch(s);
+    thread_pool& p = thread_pool::instance();
+    if (p.threads() > 1 && !inside_parallel()) {
+        auto f = [n](std::size_t) { work_scratch(n); };
+        p.run(p.threads(), f);
+    }
+}
+
+}  // namespace detail
+
+/// Threads the cpu kernels use from now on (1 to 64). Starts or stops pool threads.
+inline void set_num_threads(std::size_t n) { detail::thread_pool::instance().set_threads(n); }
+/// Threads the cpu kernels use: set_num_threads, else CTNN_NUM_THREADS, else every core.
+inline std::size_t num_threads() { return detail::thread_pool::instance().threads(); }
+
+/// Runs f(t) for t in [0, tasks) on up to `tasks` threads (tasks <= num_threads()).
+template <class F>
+void parallel_for(std::size_t tasks, F&& f) {
+    detail::thread_pool::instance().run(tasks, f);
+}
+
+/// How many tasks to split `work` (about one unit per multiply-add) into: at most max_tasks and
+/// num_threads(), and none smaller than `grain`, since waking a thread costs microseconds (far
+/// more on a loaded machine). Depends only on the arguments and the thread count.
+inline std::size_t tasks_for(std::size_t max_tasks, double work, double grain = 1 << 17) {
+    const double t = work / grain;
+    const std::size_t by_work = t < 1.0 ? 1 : static_cast<std::size_t>(t);
+    return std::max<std::size_t>(1, std::min({max_tasks, num_threads(), by_work}));
+}
+
+/// The part [begin, end) of [0, n) that task t of T covers (contiguous, sizes differ by <= 1
+/// step of `grain`).
+struct range {
+    std::size_t begin, end;
+};
+inline range split(std::size_t n, std::size_t t, std::size_t T, std::size_t grain = 1) {
+    const std::size_t blocks = (n + grain - 1) / grain;
+    const std::size_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
+    return {std::min(n, b0 * grain), std::min(n, b1 * grain)};
+}
+
+}  // namespace ctnn

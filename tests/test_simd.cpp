@@ -1,0 +1,276 @@
+// The cpu (xsimd) backend against the reference backend: every kernel, forward and backward, on
+// awkward shapes (widths and channel counts that are not multiples of the vector width) and
+// several batch sizes; fusion against the unfused kernels; thread-count independence and
+// bit-reproducibility for a fixed thread count.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include <ctnn/ctnn.hpp>
+
+namespace {
+
+using namespace ctnn;
+
+std::vector<float> random_vec(std::size_t n, std::uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+    rng g(seed);
+    std::vector<float> v(n);
+    for (float& x : v) x = g.uniform(lo, hi);
+    return v;
+}
+
+/// max |a - b| <= tol * max |b|: 1e-5 relative to the tensor's scale.
+void check_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what, double tol = 1e-5) {
+    REQUIRE(a.size() == b.size());
+    double err = 0, scale = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        err = std::max(err, double(std::fabs(a[i] - b[i])));
+        scale = std::max(scale, double(std::fabs(b[i])));
+    }
+    INFO(what << ": max error " << err << " at scale " << scale);
+    CHECK(scale > 0);
+    CHECK(err <= tol * scale);
+}
+
+/// Runs layer L on input shape In through backends A and B: forward and backward from the same
+/// random data; dparams start non-zero to check accumulation; compares everything.
+template <class L, class In>
+void compare_layer(std::size_t n, std::uint64_t seed, bool exact = false) {
+    constexpr dims in = In::value;
+    constexpr dims out = L::output(in);
+    const std::size_t np = L::params(in).total(), ns = L::saved(in, n);
+    const auto x = random_vec(n * in.size(), seed);
+    const auto p = random_vec(std::max<std::size_t>(np, 1), seed + 1);
+    const auto dy = random_vec(n * out.size(), seed + 2);
+    const auto dp0 = random_vec(std::max<std::size_t>(np, 1), seed + 3);
+    struct result {
+        std::vector<float> y, dx, dp, saved;
+    };
+    const auto run = [&]<class K>() {
+        result r{std::vector<float>(n * out.size(), std::nanf("")), std::vector<float>(n * in.size(), std::nanf("")), dp0,
+                 std::vector<float>(std::max<std::size_t>(ns, 1), 0.0f)};
+        forward_args f;
+        f.x = x.data(); f.y = r.y.data(); f.n = n; f.params = p.data(); f.saved = r.saved.data(); f.training = true;
+        K::forward(f);
+        backward_args b;
+        b.x = x.data(); b.y = r.y.data(); b.dy = dy.data(); b.dx = r.dx.data(); b.n = n; b.params = p.data();
+        b.dparams = np ? r.dp.data() : nullptr; b.saved = r.saved.data();
+        K::backward(b);
+        return r;
+    };
+    const result ref = run.template operator()<kernel<L, In, reference>>();
+    const result got = run.template operator()<kernel_for<L, In, cpu>>();
+    INFO(L::name() << " on " << to_string(in) << ", batch " << n);
+    if (exact) {
+        CHECK(got.y == ref.y);
+        CHECK(got.dx == ref.dx);
+        CHECK(got.saved == ref.saved);
+    } else {
+        check_close(got.y, ref.y, "y");
+        check_close(got.dx, ref.dx, "dx");
+        if (np) check_close(got.dp, ref.dp, "dparams (accumulated)");
+    }
+}
+
+struct thread_count_guard {
+    std::size_t saved = num_threads();
+    ~thread_count_guard() { set_num_threads(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("cpu backend: the kernels it specializes", "[simd]") {
+    STATIC_REQUIRE(!has_kernel<Conv<3, 8, 3, 2, 1>, Shape<3, 9, 9>, cpu>);  // strided: reference
+    STATIC_REQUIRE(has_kernel<Conv<3, 8, 3, 1, 1>, Shape<3, 9, 9>, cpu>);
+    STATIC_REQUIRE(has_kernel<Linear<5, 3>, Shape<5>, cpu>);
+    STATIC_REQUIRE(has_kernel<MaxPool<2>, Shape<1, 4, 4>, cpu>);
+    STATIC_REQUIRE(has_kernel<ReLU, Shape<7>, cpu>);
+    STATIC_REQUIRE(std::is_same_v<default_backend, cpu>);
+    INFO("vector: " << simd::vec::name << ", " << simd::width << " floats");
+    CHECK(simd::width >= 1);
+}
+
+TEST_CASE("cpu Conv matches the reference, forward and backward", "[simd][conv]") {
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 3, 5}) {
+            compare_layer<Conv<3, 5, 3, 1, 1>, Shape<3, 7, 9>>(n, 10 + n);      // Co 5, width 9
+            compare_layer<Conv<2, 17, 5, 1, 2>, Shape<2, 11, 13>>(n, 20 + n);   // Co 17, k5 p2
+            compare_layer<Conv<4, 8, 3, 1, 0>, Shape<4, 6, 5>>(n, 30 + n);      // no padding
+            compare_layer<Conv<3, 4, 2, 1, 3>, Shape<3, 3, 4>>(n, 40 + n);      // P >= K
+            compare_layer<Conv<1, 1, 1, 1, 0>, Shape<1, 1, 19>>(n, 50 + n);     // 1x1, one channel
+            compare_layer<Frozen<Conv<3, 6, 3, 1, 1>>, Shape<3, 5, 5>>(n, 60 + n);
+        }
+        compare_layer<Conv<16, 32, 3, 1, 1>, Shape<16, 16, 16>>(4, 70);      // the seed CNN's
+        compare_layer<Conv<32, 64, 5, 1, 2>, Shape<32, 14, 14>>(2, 80);      // Fashion-MNIST's
+        compare_layer<Conv<3, 8, 3, 2, 1>, Shape<3, 9, 9>>(2, 90);           // strided (reference)
+    }
+}
+
+TEST_CASE("cpu Linear matches the reference, forward and backward", "[simd][linear]") {
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 2, 3, 9, 17}) {
+            compare_layer<Linear<37, 13>, Shape<37>>(n, 100 + n);
+            compare_layer<Linear<64, 10>, Shape<64>>(n, 200 + n);
+            compare_layer<Linear<3, 1>, Shape<3>>(n, 300 + n);
+        }
+        compare_layer<Linear<2048, 10>, Shape<2048>>(5, 400);
+        compare_layer<Linear<300, 130>, Shape<300>>(33, 500);
+    }
+}
+
+TEST_CASE("cpu MaxPool and ReLU match the reference exactly", "[simd][pool]") {
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 4}) {
+            compare_layer<MaxPool<2>, Shape<3, 7, 9>>(n, 600 + n, true);
+            compare_layer<MaxPool<2>, Shape<16, 32, 32>>(n, 610 + n, true);
+            compare_layer<MaxPool<3, 2>, Shape<2, 9, 11>>(n, 620 + n, true);
+            compare_layer<MaxPool<2, 1>, Shape<2, 5, 37>>(n, 630 + n, true);
+            compare_layer<ReLU, Shape<37>>(n, 640 + n, true);
+            compare_layer<ReLU, Shape<4, 33, 35>>(n, 650 + n, true);
+        }
+    }
+}
+
+TEST_CASE("cpu MaxPool: ties and NaN pick the reference's index", "[simd][pool]") {
+    using In = Shape<2, 6, 40>;
+    const std::size_t n = 2;
+    auto x = random_vec(n * In::size, 700);
+    for (float& v : x) v = std::round(v * 1.5f);  // few distinct values: many ties
+    x[5] = std::nanf("");                          // NaN in some windows
+    x[44] = std::nanf("");                         // two NaNs in one window: the last one wins
+    x[In::size + 41] = std::nanf("");
+    x[100] = -std::numeric_limits<float>::infinity();
+    x[161] = std::numeric_limits<float>::infinity();
+    for (int which = 0; which < 2; ++which) {
+        std::vector<float> y(n * 2 * 3 * 20), s(y.size());
+        forward_args f;
+        f.x = x.data(); f.y = y.data(); f.n = n; f.saved = s.data(); f.training = true;
+        std::vector<float> y2 = y, s2 = s;
+        kernel<MaxPool<2>, In, reference>::forward(f);
+        f.y = y2.data(); f.saved = s2.data();
+        kernel<MaxPool<2>, In, cpu>::forward(f);
+        CHECK(s2 == s);
+        for (std::size_t i = 0; i < y.size(); ++i) {
+            INFO("output " << i);
+            CHECK((y[i] == y2[i] || (std::isnan(y[i]) && std::isnan(y2[i]))));
+        }
+        for (float& v : x) v = v == v ? std::max(v, 0.0f) : v;  // ReLU'd input: ties at 0
+    }
+    // ReLU passes NaN and turns -0 into +0, like the reference.
+    std::vector<float> r = {-0.0f, std::nanf(""), -1.0f, 2.0f, 0.0f};
+    r.resize(37, 1.0f);
+    std::vector<float> a(37), b(37);
+    forward_args f;
+    f.x = r.data(); f.y = a.data(); f.n = 1;
+    kernel<ReLU, Shape<37>, reference>::forward(f);
+    f.y = b.data();
+    kernel<ReLU, Shape<37>, cpu>::forward(f);
+    CHECK(std::signbit(b[0]) == std::signbit(a[0]));
+    CHECK(std::isnan(b[1]));
+    for (std::size_t i = 2; i < 37; ++i) CHECK(a[i] == b[i]);
+    // Backward: a NaN output passes dy (as PyTorch), at a vector position and in the tail.
+    std::vector<float> y = b, dy = random_vec(37, 5), dx_ref(37), dx_cpu(37);
+    y[36] = std::nanf("");
+    backward_args g;
+    g.x = r.data(); g.y = y.data(); g.dy = dy.data(); g.n = 1; g.dx = dx_ref.data();
+    kernel<ReLU, Shape<37>, reference>::backward(g);
+    g.dx = dx_cpu.data();
+    kernel<ReLU, Shape<37>, cpu>::backward(g);
+    CHECK(dx_cpu == dx_ref);
+    CHECK(dx_cpu[1] == dy[1]);
+    CHECK(dx_cpu[36] == dy[36]);
+}
+
+namespace {
+using FuseNet = Sequential<Input<3, 12, 10>, Conv<3, 7, 3, 1, 1>, ReLU, MaxPool<2>, Conv<7, 5, 3, 1, 1>, ReLU, Flatten,
+                           Linear<150, 19>, ReLU, Linear<19, 5>>;
+using SeedNet = Sequential<Input<3, 32, 32>, Conv<3, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 32, 3, 1, 1>, ReLU,
+                           MaxPool<2>, Flatten, Linear<2048, 10>>;
+}  // namespace
+
+TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numbers", "[simd][fusion]") {
+    STATIC_REQUIRE(FuseNet::fusion_plan<cpu> == std::array<std::size_t, 9>{3, 0, 0, 2, 0, 1, 2, 0, 1});
+    STATIC_REQUIRE(SeedNet::fusion_plan<cpu> == std::array<std::size_t, 8>{3, 0, 0, 3, 0, 0, 1, 1});
+    STATIC_REQUIRE(SeedNet::fusion_plan<reference> == std::array<std::size_t, 8>{1, 1, 1, 1, 1, 1, 1, 1});
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        FuseNet net(3);
+        for (std::size_t n : {1, 2, 7}) {
+            const auto x = random_vec(n * FuseNet::input_size, 800 + n);
+            std::vector<float> fused(n * FuseNet::output_size), ref(fused.size());
+            net.forward<cpu>(x.data(), fused.data(), n);
+            net.forward<reference>(x.data(), ref.data(), n);
+            check_close(fused, ref, "fused cpu vs reference");
+            // forward_train runs every layer's own cpu kernel (no BatchNorm or Dropout here)
+            const float* unfused = net.forward_train<cpu>(x.data(), n);
+            CHECK(std::vector<float>(unfused, unfused + fused.size()) == fused);
+        }
+    }
+}
+
+namespace {
+/// Gradients after forward_train + backward with the default (cpu) backend.
+template <class Net>
+std::vector<float> train_grads(std::size_t threads, std::size_t n, std::uint64_t seed, std::vector<float>* din = nullptr) {
+    set_num_threads(threads);
+    Net net(seed);
+    const auto x = random_vec(n * Net::input_size, seed + 1);
+    const auto dy = random_vec(n * Net::output_size, seed + 2);
+    net.forward_train(x.data(), n);
+    net.zero_grad();
+    if (din) din->assign(n * Net::input_size, 0.0f);
+    net.backward(dy.data(), din ? din->data() : nullptr);
+    return {net.grads().begin(), net.grads().end()};
+}
+}  // namespace
+
+TEST_CASE("cpu threads: results depend on the thread count only by reassociation; reproducible", "[simd][threads]") {
+    const thread_count_guard guard;
+    std::vector<float> din1, din2, din2b;
+    const auto g1 = train_grads<SeedNet>(1, 12, 5, &din1);
+    const auto g2 = train_grads<SeedNet>(2, 12, 5, &din2);
+    const auto g2b = train_grads<SeedNet>(2, 12, 5, &din2b);
+    check_close(g2, g1, "grads, 2 threads vs 1");
+    check_close(din2, din1, "input grads, 2 threads vs 1");
+    CHECK(g2 == g2b);  // bit-reproducible for a fixed thread count
+    CHECK(din2 == din2b);
+    const auto g3 = train_grads<SeedNet>(3, 12, 5);  // more threads than cores
+    check_close(g3, g1, "grads, 3 threads vs 1");
+
+    // Inference does not depend on the thread count at all (each sample is computed alone).
+    SeedNet net(9);
+    const std::size_t n = 9;
+    const auto x = random_vec(n * SeedNet::input_size, 10);
+    std::vector<float> y1(n * 10), y2(n * 10);
+    set_num_threads(1);
+    net.forward(x.data(), y1.data(), n);
+    set_num_threads(2);
+    net.forward(x.data(), y2.data(), n);
+    CHECK(y1 == y2);
+}
+
+TEST_CASE("cpu threads: set_num_threads and parallel_for", "[simd][threads]") {
+    const thread_count_guard guard;
+    set_num_threads(3);
+    CHECK(num_threads() == 3);
+    std::vector<int> hit(5, 0);
+    parallel_for(5, [&](std::size_t t) { hit[t] += 1; });  // more tasks than threads
+    CHECK(hit == std::vector<int>(5, 1));
+    set_num_threads(0);
+    CHECK(num_threads() == 1);
+    const range r0 = split(10, 0, 3), r2 = split(10, 2, 3);
+    CHECK(r0.begin == 0);
+    CHECK(r2.end == 10);
+}
