@@ -253,7 +253,14 @@ TEST_CASE("cuda grid: MaxPool (argmax, NaN), AvgPool, GlobalAvgPool forward and 
     fvec x{1.0f, nan_f, 5.0f, nan_f}, y = poisoned(1), arg = poisoned(1);
     run_on_host<maxpool_forward<G>>({x.data(), y.data(), arg.data(), 1});
     CHECK(std::isnan(y[0]));
-    CHECK(arg[0] == 1.0f);  // the first NaN wins
+    CHECK(arg[0] == 3.0f);  // the last NaN wins, as in the reference kernel and PyTorch
+    // and the gradient goes where the reference kernel sends it
+    fvec dy{2.5f}, dx = poisoned(4), dx_ref(4), y_ref(1), arg_ref(1);
+    ref_forward<MaxPool<2>, Shape<1, 2, 2>>(x, y_ref, 1, {}, nullptr, arg_ref.data(), true);
+    ref_backward<MaxPool<2>, Shape<1, 2, 2>>(x, y_ref, dy, &dx_ref, 1, {}, nullptr, arg_ref.data());
+    run_on_host<maxpool_backward<G>>({arg.data(), dy.data(), dx.data(), 1});
+    CHECK(dx_ref[3] == 2.5f);
+    require_close(dx, dx_ref, 0, "maxpool backward with two NaNs");
 }
 
 // ---- BatchNorm ----------------------------------------------------------------------------------

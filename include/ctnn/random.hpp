@@ -18,7 +18,13 @@ public:
     }
     /// Uniform in [0, 1) with 24 random bits (every value exactly representable in float).
     float uniform() { return static_cast<float>(next() >> 40) * (1.0f / 16777216.0f); }
-    float uniform(float lo, float hi) { return lo + (hi - lo) * uniform(); }
+    /// Uniform in [lo, hi). Computed in double, where (hi - lo) * u is exact (24-bit u times a
+    /// float width), so the result is the same whether or not the compiler fuses the multiply
+    /// and add into an FMA: the same seed gives the same parameters in every build and context.
+    float uniform(float lo, float hi) {
+        const double w = static_cast<double>(hi) - static_cast<double>(lo);
+        return static_cast<float>(static_cast<double>(lo) + w * static_cast<double>(uniform()));
+    }
     /// Uniform integer in [0, n).
     std::uint64_t below(std::uint64_t n) { return n ? next() % n : 0; }
     /// Standard normal (Box-Muller).

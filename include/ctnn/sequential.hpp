@@ -197,9 +197,8 @@ public:
     }
 
     /// Draws all parameters again as PyTorch's default initialisation does, and resets buffers.
-    /// Not inlined: the constructor and later calls run the same code, so the same seed gives the
-    /// same bits even where the compiler contracts the initialisers' a + b * u into an FMA.
-    [[gnu::noinline]] void reset_parameters(std::uint64_t seed) {
+    /// The same seed gives the same bits in every build (see rng::uniform).
+    void reset_parameters(std::uint64_t seed) {
         rng g(seed);
         for_each_layer([&]<std::size_t I>() {
             layer_type<I>::init(shapes[I], params_.data() + param_offset[I], buffers_.data() + buffer_offset[I], g);

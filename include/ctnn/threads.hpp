@@ -15,6 +15,7 @@
 #pragma once
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstddef>
 #include <cstdlib>
@@ -84,20 +85,25 @@ public:
             for (std::size_t t = 0; t < tasks; ++t) f(t);
             return;
         }
-        fn_ = [](void* c, std::size_t t) { (*static_cast<F*>(c))(t); };
-        ctx_ = &f;
-        tasks_.store(used, std::memory_order_relaxed);
-        remaining_.store(used - 1, std::memory_order_relaxed);
-        gen_.fetch_add(1, std::memory_order_release);
-        gen_.notify_all();
+        {
+            // The job and its generation change together under wake_m_, and a worker reads them
+            // together under it: a worker that wakes late can neither run an old job twice nor
+            // pair a new generation with an old job.
+            std::lock_guard<std::mutex> w(wake_m_);
+            job_ = {[](void* c, std::size_t t) { (*static_cast<F*>(c))(t); }, &f, used};
+            remaining_.store(used - 1, std::memory_order_relaxed);
+            gen_.fetch_add(1, std::memory_order_release);
+        }
+        wake_cv_.notify_all();
         inside_parallel() = true;
         f(0);
         for (std::size_t t = used; t < tasks; ++t) f(t);  // more tasks than threads: the caller's
         inside_parallel() = false;
         for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
             if (spin > 4000) {
-                std::size_t r = remaining_.load(std::memory_order_acquire);
-                if (r) remaining_.wait(r, std::memory_order_acquire);
+                std::unique_lock<std::mutex> d(done_m_);
+                done_cv_.wait(d, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
+                break;
             }
         }
     }
@@ -108,6 +114,12 @@ public:
     }
 
 private:
+    struct job {
+        void (*fn)(void*, std::size_t) = nullptr;
+        void* ctx = nullptr;
+        std::size_t tasks = 0;
+    };
+
     thread_pool() {
         std::size_t n = std::max(1u, std::thread::hardware_concurrency());
         if (const char* e = std::getenv("CTNN_NUM_THREADS"); e && *e) {
@@ -125,9 +137,12 @@ private:
         for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
     }
     void stop_workers() {
-        stop_ = true;
-        gen_.fetch_add(1, std::memory_order_release);
-        gen_.notify_all();
+        {
+            std::lock_guard<std::mutex> w(wake_m_);
+            stop_ = true;
+            gen_.fetch_add(1, std::memory_order_release);
+        }
+        wake_cv_.notify_all();
         for (auto& w : workers_) w.join();
         workers_.clear();
     }
@@ -135,28 +150,38 @@ private:
         inside_parallel() = true;
         arena().work.reserve(reserved_work().load());
         for (;;) {
-            std::uint64_t g;
-            for (int spin = 0; (g = gen_.load(std::memory_order_acquire)) == seen; ++spin)
-                if (spin > 4000) gen_.wait(seen, std::memory_order_acquire);
-            seen = g;
-            if (stop_) return;
-            if (id < tasks_.load(std::memory_order_relaxed)) {
+            // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
+            for (int spin = 0; spin < 4000 && gen_.load(std::memory_order_acquire) == seen; ++spin) {}
+            job j;
+            {
+                std::unique_lock<std::mutex> w(wake_m_);
+                wake_cv_.wait(w, [&] { return gen_.load(std::memory_order_relaxed) != seen; });
+                seen = gen_.load(std::memory_order_relaxed);
+                if (stop_) return;
+                j = job_;
+            }
+            if (id < j.tasks) {
                 if (arena().work.size() < reserved_work().load()) arena().work.reserve(reserved_work().load());
-                fn_(ctx_, id);
-                if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) remaining_.notify_one();
+                j.fn(j.ctx, id);
+                if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                    std::lock_guard<std::mutex> d(done_m_);  // the caller checks under done_m_:
+                    done_cv_.notify_one();                   // no lost wakeup
+                }
             }
         }
     }
 
-    std::mutex m_;
+    std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)
     std::vector<std::thread> workers_;
     std::size_t n_ = 1;
+    std::mutex wake_m_;
+    std::condition_variable wake_cv_;
     std::atomic<std::uint64_t> gen_{0};
+    job job_;
+    bool stop_ = false;  // under wake_m_
+    std::mutex done_m_;
+    std::condition_variable done_cv_;
     std::atomic<std::size_t> remaining_{0};
-    void (*fn_)(void*, std::size_t) = nullptr;
-    void* ctx_ = nullptr;
-    std::atomic<std::size_t> tasks_{0};
-    std::atomic<bool> stop_{false};
 };
 
 /// Makes every thread's work scratch at least n floats and the caller's shared scratch at

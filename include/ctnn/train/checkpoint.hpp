@@ -73,6 +73,7 @@ public:
     byte_reader(const std::vector<char>& b, std::size_t end, const std::string& path) : b_(b), end_(end), path_(path) {}
     void raw(void* p, std::size_t n) {
         if (n > end_ - pos_) throw error(path_ + ": checkpoint is truncated or corrupt (a field runs past the end)");
+        if (n == 0) return;  // memcpy with a null pointer is undefined even for 0 bytes
         std::memcpy(p, b_.data() + pos_, n);
         pos_ += n;
     }

@@ -73,11 +73,11 @@ public:
         const float lr = lr_, wd = o_.weight_decay, mom = o_.momentum, damp = 1.0f - o_.dampening;
         const bool first = steps_ == 0;
         detail::for_each_trainable(*net_, [&](float* p, const float* g, std::size_t n, std::size_t off) {
-            float* b = buf_.data() + off;
+            float* b = buf_.size() == 0 ? nullptr : buf_.data() + off;  // no buffers without momentum
             for (std::size_t i = 0; i < n; ++i) {
                 float d = g[i];
                 if (wd != 0.0f) d = d + wd * p[i];
-                if (mom != 0.0f) {
+                if (b) {
                     b[i] = first ? d : b[i] * mom + damp * d;
                     d = o_.nesterov ? d + mom * b[i] : b[i];
                 }

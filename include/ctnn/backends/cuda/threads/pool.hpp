@@ -14,8 +14,8 @@ struct pool_geometry {
     static CTNN_HD std::size_t last(std::size_t i, std::size_t out) { return i / S + 1 < out ? i / S + 1 : out; }
 };
 
-/// MaxPool forward: one thread per output; keeps the first maximum (NaN wins) as an index into
-/// the H×W map when `arg` is given.
+/// MaxPool forward: one thread per output; keeps the first maximum as an index into the H×W map
+/// when `arg` is given. A NaN wins, and of several NaNs the last (PyTorch's scan, as the reference).
 template <class G>
 struct maxpool_forward {
     struct args {
@@ -34,7 +34,7 @@ struct maxpool_forward {
         for (std::size_t kh = 0; kh < G::K; ++kh)
             for (std::size_t kw = 0; kw < G::K; ++kw) {
                 const std::size_t j = (oh * G::S + kh) * G::W + ow * G::S + kw;
-                if (!is_nan(x[best]) && (x[j] > x[best] || is_nan(x[j]))) best = j;
+                if (x[j] > x[best] || is_nan(x[j])) best = j;
             }
         a.y[i] = x[best];
         if (a.arg) a.arg[i] = static_cast<float>(best);
