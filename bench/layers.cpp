@@ -23,7 +23,8 @@ constexpr double layer_flops() {
         return 0.0;
 }
 
-template <class L, class In, class B, bool Backward>
+/// Mode 0: forward; 1: backward with dx and dW; 2: backward without dx (a net's first layer).
+template <class L, class In, class B, int Mode>
 void layer(benchmark::State& s) {
     set_num_threads(static_cast<std::size_t>(s.range(0)));
     constexpr std::size_t n = 32;
@@ -43,22 +44,26 @@ void layer(benchmark::State& s) {
     forward_args f;
     f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data(); f.saved = saved.data(); f.training = true;
     backward_args b;
-    b.x = x.data(); b.y = y.data(); b.dy = dy.data(); b.dx = dx.data(); b.n = n; b.params = p.data();
+    b.x = x.data(); b.y = y.data(); b.dy = dy.data(); b.dx = Mode == 2 ? nullptr : dx.data(); b.n = n; b.params = p.data();
     b.dparams = L::params(in).total() ? dp.data() : nullptr; b.saved = saved.data();
     kernel_for<L, In, B>::forward(f);
     for (auto _ : s) {
-        if constexpr (Backward) kernel_for<L, In, B>::backward(b);
+        if constexpr (Mode > 0) kernel_for<L, In, B>::backward(b);
         else kernel_for<L, In, B>::forward(f);
         benchmark::ClobberMemory();
     }
     s.SetItemsProcessed(static_cast<std::int64_t>(s.iterations() * n));
-    s.counters["GFLOP/s"] = benchmark::Counter(layer_flops<L, In>() * (Backward ? 2.0 : 1.0) * n * 1e-9,
+    s.counters["GFLOP/s"] = benchmark::Counter(layer_flops<L, In>() * (Mode == 1 ? 2.0 : 1.0) * n * 1e-9,
                                                benchmark::Counter::kIsIterationInvariantRate);
 }
 
 #define CTNN_LAYER(L, In, label)                                                                              \
-    BENCHMARK_TEMPLATE(layer, L, In, cpu, false)->Name(label "/cpu/forward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime(); \
-    BENCHMARK_TEMPLATE(layer, L, In, cpu, true)->Name(label "/cpu/backward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, 0)->Name(label "/cpu/forward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime(); \
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, 1)->Name(label "/cpu/backward")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()
+/// A net's first layer: backward computes no dx.
+#define CTNN_FIRST_LAYER(L, In, label)                                                                        \
+    CTNN_LAYER(L, In, label);                                                                                 \
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, 2)->Name(label "/cpu/backward_no_dx")->ArgName("threads")->Arg(1)->Arg(2)->UseRealTime()
 
 // the layers of the seed CNN and of the Fashion-MNIST convnet, with their input shapes
 using seed_conv1 = Conv<3, 16, 3, 1, 1>;    using seed_in1 = Shape<3, 32, 32>;
@@ -70,16 +75,16 @@ using fm_conv2 = Conv<32, 64, 5, 1, 2>;     using fm_in2 = Shape<32, 14, 14>;
 using fm_fc1 = Linear<3136, 1024>;          using fm_flat = Shape<3136>;
 using fm_fc2 = Linear<1024, 10>;            using fm_hidden = Shape<1024>;
 
-CTNN_LAYER(seed_conv1, seed_in1, "seed/conv1");
+CTNN_FIRST_LAYER(seed_conv1, seed_in1, "seed/conv1");
 CTNN_LAYER(ReLU, seed_relu1, "seed/relu1");
 CTNN_LAYER(seed_pool1, seed_relu1, "seed/pool1");
 CTNN_LAYER(seed_conv2, seed_in2, "seed/conv2");
 CTNN_LAYER(seed_fc, seed_flat, "seed/fc");
-CTNN_LAYER(fm_conv1, fm_in1, "fmnist/conv1");
+CTNN_FIRST_LAYER(fm_conv1, fm_in1, "fmnist/conv1");
 CTNN_LAYER(fm_conv2, fm_in2, "fmnist/conv2");
 CTNN_LAYER(fm_fc1, fm_flat, "fmnist/fc1");
 CTNN_LAYER(fm_fc2, fm_hidden, "fmnist/fc2");
-BENCHMARK_TEMPLATE(layer, seed_conv2, seed_in2, reference, false)->Name("seed/conv2/reference/forward")->ArgName("threads")->Arg(1)->UseRealTime();
+BENCHMARK_TEMPLATE(layer, seed_conv2, seed_in2, reference, 0)->Name("seed/conv2/reference/forward")->ArgName("threads")->Arg(1)->UseRealTime();
 
 }  // namespace
 BENCHMARK_MAIN();

@@ -21,7 +21,9 @@
 
 #include "../error.hpp"
 #include "../memory.hpp"
+#include "../backends/cpu/simd.hpp"
 #include "../sequential.hpp"
+#include "../threads.hpp"
 
 namespace ctnn {
 
@@ -36,6 +38,22 @@ void for_each_trainable(Net& net, F&& f) {
     for (std::size_t i = 0; i < Net::depth; ++i)
         if (Net::trainable[i])
             f(p + Net::param_offset[i], g + Net::grad_offset[i], Net::grad_sizes[i], Net::grad_offset[i]);
+}
+
+/// Runs f.template operator()<Vt>(i) for every element i of [0, n), Vt::width at a time with
+/// the cpu backend's vector type and the tail with simd::scalar, split over the pool's threads
+/// in blocks of whole vectors. For elementwise updates: each element is computed the same way
+/// whatever the split, so results do not depend on the thread count.
+template <class F>
+void elementwise(std::size_t n, F&& f) {
+    using V = simd::vec;
+    const std::size_t T = tasks_for(num_threads(), double(n) * 8.0);
+    parallel_for(T, [&](std::size_t t) {
+        const range r = split(n, t, T, 64);
+        std::size_t i = r.begin;
+        for (; i + V::width <= r.end; i += V::width) f.template operator()<V>(i);
+        for (; i < r.end; ++i) f.template operator()<simd::scalar>(i);
+    });
 }
 
 inline void check_lr(std::string_view who, float lr) {
@@ -134,21 +152,26 @@ void adam_step(Net& net, float* m, float* v, std::uint64_t t, float lr, const ad
     const float a1 = static_cast<float>(1.0 - b1), a2 = static_cast<float>(1.0 - b2);
     const float beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, wd = o.weight_decay;
     const float shrink = static_cast<float>(1.0 - static_cast<double>(lr) * static_cast<double>(wd));
+    // The same operations in the same order for vectors and the scalar tail (one rounding per
+    // multiply, add, sqrt and divide; the moment updates as fused multiply-adds).
     for_each_trainable(net, [&](float* p, const float* g, std::size_t n, std::size_t off) {
         float* mm = m + off;
         float* vv = v + off;
-        for (std::size_t i = 0; i < n; ++i) {
-            float gi = g[i];
+        elementwise(n, [&]<class Vt>(std::size_t i) {
+            using T = typename Vt::type;
+            T pi = Vt::load(p + i), gi = Vt::load(g + i);
             if (decoupled) {
-                if (wd != 0.0f) p[i] = p[i] * shrink;
+                if (wd != 0.0f) pi = pi * Vt::set1(shrink);
             } else if (wd != 0.0f) {
-                gi = gi + wd * p[i];
+                gi = Vt::fma(Vt::set1(wd), pi, gi);
             }
-            mm[i] = mm[i] * beta1 + a1 * gi;
-            vv[i] = vv[i] * beta2 + a2 * gi * gi;
-            const float denom = std::sqrt(vv[i]) / bc2_sqrt + eps;
-            p[i] = p[i] - step_size * (mm[i] / denom);
-        }
+            const T mi = Vt::fma(Vt::load(mm + i), Vt::set1(beta1), Vt::set1(a1) * gi);
+            const T vi = Vt::fma(Vt::load(vv + i), Vt::set1(beta2), (Vt::set1(a2) * gi) * gi);
+            const T denom = Vt::sqrt(vi) / Vt::set1(bc2_sqrt) + Vt::set1(eps);
+            Vt::store(mm + i, mi);
+            Vt::store(vv + i, vi);
+            Vt::store(p + i, pi - Vt::set1(step_size) * (mi / denom));
+        });
     });
 }
 

@@ -4,6 +4,7 @@
 // plain x86-64 gives SSE2). Define CTNN_NO_SIMD to force the scalar fallback. There is no
 // run-time dispatch: a binary runs on any CPU that has what it was compiled for.
 #pragma once
+#include <cmath>
 #include <cstddef>
 #include <string_view>
 #include <type_traits>
@@ -25,6 +26,7 @@ struct scalar {
     static type set1(float x) { return x; }
     static type zero() { return 0.0f; }
     static type fma(type a, type b, type c) { return a * b + c; }
+    static type sqrt(type v) { return std::sqrt(v); }
     static float sum(type v) { return v; }
     static type relu(type v) { return v > 0.0f ? v : (v == v ? 0.0f : v); }
     static type relu_grad(type y, type dy) { return y > 0.0f || y != y ? dy : 0.0f; }
@@ -42,6 +44,7 @@ struct xvec {
     static type set1(float x) { return type(x); }
     static type zero() { return type(0.0f); }
     static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
+    static type sqrt(type v) { return xsimd::sqrt(v); }
     static float sum(type v) { return xsimd::hadd(v); }
     /// max(v, 0) that lets NaN through, like the reference ReLU.
     static type relu(type v) { return xsimd::select(v <= zero(), zero(), v); }
