@@ -117,13 +117,44 @@ TEST_CASE("cpu Linear matches the reference, forward and backward", "[simd][line
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
         set_num_threads(threads);
-        for (std::size_t n : {1, 2, 3, 9, 17}) {
+        // batches around the vector width and the small-batch / batched switch (8)
+        for (std::size_t n : {1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64}) {
             compare_layer<Linear<37, 13>, Shape<37>>(n, 100 + n);
             compare_layer<Linear<64, 10>, Shape<64>>(n, 200 + n);
             compare_layer<Linear<3, 1>, Shape<3>>(n, 300 + n);
         }
+        for (std::size_t n : {1, 5, 8, 33})
+            compare_layer<Linear<300, 130>, Shape<300>>(n, 500 + n);
         compare_layer<Linear<2048, 10>, Shape<2048>>(5, 400);
-        compare_layer<Linear<300, 130>, Shape<300>>(33, 500);
+        compare_layer<Linear<2048, 10>, Shape<2048>>(40, 410);
+    }
+    compare_layer<Linear<3136, 1024>, Shape<3136>>(33, 520);  // Fashion-MNIST's fc1
+}
+
+TEST_CASE("cpu Linear: forward numbers do not depend on the thread count; Linear+ReLU as unfused",
+          "[simd][linear]") {
+    const thread_count_guard guard;
+    using L = Linear<300, 130>;
+    using K = kernel_for<L, Shape<300>, cpu>;
+    const auto p = random_vec(L::params(Shape<300>::value).total(), 1);
+    for (std::size_t n : {1, 3, 8, 17, 40}) {
+        const auto x = random_vec(n * 300, 2 + n);
+        std::vector<std::vector<float>> ys;
+        for (std::size_t threads : {1, 2, 3}) {
+            set_num_threads(threads);
+            std::vector<float> y(n * 130), yr(n * 130), yf(n * 130);
+            forward_args f;
+            f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data();
+            K::forward(f);
+            ys.push_back(y);
+            f.x = y.data(); f.y = yr.data();
+            kernel_for<ReLU, Shape<130>, cpu>::forward(f);
+            f.x = x.data(); f.y = yf.data();
+            fused<cpu, Shape<300>, L, ReLU, no_layer>::forward(f);
+            CHECK(yf == yr);
+        }
+        CHECK(ys[1] == ys[0]);
+        CHECK(ys[2] == ys[0]);
     }
 }
 
