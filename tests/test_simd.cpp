@@ -96,6 +96,16 @@ TEST_CASE("cpu backend: the kernels it specializes", "[simd]") {
 }
 
 TEST_CASE("cpu Conv matches the reference, forward and backward", "[simd][conv]") {
+    // both column layouts and both dW forms are among the shapes below (on AVX-512 and AVX2)
+    using namespace cpu_detail;
+    using fm2 = conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>;
+    using seed1 = conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>;
+    using flat = conv_s1<2, 6, 3, 0, Shape<2, 4, 128>>;
+    using flat_dot = conv_s1<1, 4, 3, 0, Shape<1, 7, 128>>;
+    STATIC_REQUIRE((fm2::compact && fm2::compact_dw && !fm2::dw_dot));
+    STATIC_REQUIRE((!seed1::compact && seed1::compact_dw && seed1::dw_dot));
+    STATIC_REQUIRE((!flat::compact && !flat::compact_dw && !flat::dw_dot));
+    STATIC_REQUIRE((!flat_dot::compact && !flat_dot::compact_dw && flat_dot::dw_dot));
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
         set_num_threads(threads);
@@ -108,6 +118,10 @@ TEST_CASE("cpu Conv matches the reference, forward and backward", "[simd][conv]"
             compare_layer<Frozen<Conv<3, 6, 3, 1, 1>>, Shape<3, 5, 5>>(n, 60 + n);
         }
         compare_layer<Conv<16, 32, 3, 1, 1>, Shape<16, 16, 16>>(4, 70);      // the seed CNN's
+        compare_layer<Conv<3, 16, 3, 1, 1>, Shape<3, 32, 32>>(3, 71);        // (dW as dot products)
+        compare_layer<Conv<1, 32, 5, 1, 2>, Shape<1, 28, 28>>(3, 72);
+        compare_layer<Conv<2, 6, 3, 1, 0>, Shape<2, 4, 128>>(3, 73);         // flat columns
+        compare_layer<Conv<1, 4, 3, 1, 0>, Shape<1, 7, 128>>(3, 74);        // flat, dW as dot products
         compare_layer<Conv<32, 64, 5, 1, 2>, Shape<32, 14, 14>>(2, 80);      // Fashion-MNIST's
         compare_layer<Conv<3, 8, 3, 2, 1>, Shape<3, 9, 9>>(2, 90);           // strided (reference)
     }

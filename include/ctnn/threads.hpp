@@ -100,7 +100,7 @@ public:
         for (std::size_t t = used; t < tasks; ++t) f(t);  // more tasks than threads: the caller's
         inside_parallel() = false;
         for (int spin = 0; remaining_.load(std::memory_order_acquire) != 0; ++spin) {
-            if (spin > 4000) {
+            if (spin > spin_limit) {
                 std::unique_lock<std::mutex> d(done_m_);
                 done_cv_.wait(d, [this] { return remaining_.load(std::memory_order_acquire) == 0; });
                 break;
@@ -151,7 +151,7 @@ private:
         arena().work.reserve(reserved_work().load());
         for (;;) {
             // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
-            for (int spin = 0; spin < 4000 && gen_.load(std::memory_order_acquire) == seen; ++spin) {}
+            for (int spin = 0; spin < spin_limit && gen_.load(std::memory_order_acquire) == seen; ++spin) {}
             job j;
             {
                 std::unique_lock<std::mutex> w(wake_m_);
@@ -170,6 +170,10 @@ private:
             }
         }
     }
+
+    /// Polls before sleeping on a condition variable (~20-60 us): a training step's kernels come
+    /// microseconds apart, and waking a sleeping thread costs tens of microseconds on a VM.
+    static constexpr int spin_limit = 1 << 15;
 
     std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)
     std::vector<std::thread> workers_;
