@@ -119,8 +119,13 @@ struct conv_s1 {
                 std::memcpy(xp + ci * plane + (h + P) * Wp + P, x + (ci * H + h) * Wd, Wd * sizeof(float));
     }
 
+    /// Zeroes the padded planes' borders (all of xp) and Xc's padding columns [Nc, Ncpad).
+    static void clear_scratch(float* xp, float* xc) {
+        std::fill(xp, xp + xp_size, 0.0f);
+        if constexpr (xc_size > 0 && Ncpad > Nc)
+            for (std::size_t k = 0; k < Kd; ++k) std::fill(xc + k * Ncpad + Nc, xc + (k + 1) * Ncpad, 0.0f);
+    }
     /// Xc from the padded planes: row k holds the OH rows of OW values that weight k meets.
-    /// Columns [Nc, Ncpad) are left as they are (zero from the caller's fill).
     static void load_columns(const float* xp, float* xc) {
         for (std::size_t k = 0; k < Kd; ++k)
             for (std::size_t oh = 0; oh < OH; ++oh)
@@ -140,7 +145,7 @@ struct conv_s1 {
         float* xp = detail::work_scratch(scratch_floats);
         float* xc = xp + xp_size;
         float* yt = xc + xc_size;
-        std::fill(xp, xp + xp_size + xc_size, 0.0f);
+        clear_scratch(xp, xc);
         const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
         const auto B = [xp, xc](std::size_t k) { return compact ? xc + k * Ncpad : xp + boff[k]; };
         for (std::size_t n = b; n < e; ++n) {
@@ -198,7 +203,7 @@ struct conv_s1 {
             float* dxp = dyb + align_floats(Co * L);
             float* dyt = dxp + align_floats(Ci * Qpad);
             if (part) {
-                std::fill(xp, xp + xp_size + xc_size, 0.0f);
+                clear_scratch(xp, xc);
                 if (!dw_dot) std::fill(dyt, dyt + Nd * Copad, 0.0f);
             }
             const bool need_dyb = a.dx || (part && dw_dot && !compact_dw);
