@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """ctnn against PyTorch on the same nets, batch sizes and thread counts, in one run.
 
-    bench/compare.py --build build-bench          # builds ctnn_bench_nets there if needed
-    bench/compare.py --threads 1,2 --reps 5 --peak 230
+    bench/compare.py --build build-bench          # configures there if needed, then builds
+    bench/compare.py --threads 1,2 --reps 5            # peak: measured by ctnn_bench_peak
+    bench/compare.py --peak 230                        # or a given peak GFLOP/s per core
 
 For each thread count it runs PyTorch (bench/torch_baseline.py: Debian's python3-torch with
 OpenBLAS) and then ctnn_bench_nets (Google Benchmark, wall time, median of --reps repetitions),
@@ -49,15 +50,23 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"), help="build folder (made if missing)")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--peak", type=float, default=230.0, help="peak fp32 GFLOP/s of one core")
+    ap.add_argument("--peak", type=float, default=0.0,
+                    help="peak fp32 GFLOP/s of one core (default: measured with ctnn_bench_peak)")
     ap.add_argument("--torch", default=os.path.join(HERE, "torch_baseline.py"))
     ap.add_argument("--markdown", action="store_true")
     a = ap.parse_args()
     exe = os.path.join(a.build, "bench", "ctnn_bench_nets")
-    if not os.path.exists(exe):
+    if not os.path.exists(os.path.join(a.build, "CMakeCache.txt")):
         subprocess.run(["cmake", "-S", ROOT, "-B", a.build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                         "-DCTNN_BUILD_BENCH=ON", "-DCTNN_BUILD_TESTS=OFF", "-DCTNN_BUILD_EXAMPLES=OFF"], check=True)
-        subprocess.run(["cmake", "--build", a.build, "--target", "ctnn_bench_nets", "-j", "2"], check=True)
+    # always (incremental): a stale binary would measure old code
+    subprocess.run(["cmake", "--build", a.build, "--target", "ctnn_bench_nets", "ctnn_bench_peak", "-j", "2"],
+                   check=True, stdout=subprocess.DEVNULL)
+    if a.peak <= 0:
+        out = subprocess.run([os.path.join(a.build, "bench", "ctnn_bench_peak")], check=True, capture_output=True,
+                             text=True).stdout
+        a.peak = float(re.match(r"peak ([\d.]+)", out)[1])
+        print(out.split(" [")[0] + " (measured: % of peak uses it)")
     load0 = os.getloadavg()
     rows = []
     for th in [int(t) for t in a.threads.split(",")]:
