@@ -299,7 +299,13 @@ public:
         });
     }
 
-    void zero_grad() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+    void zero_grad() {
+        const std::size_t T = tasks_for(num_threads(), double(grad_count) * 4.0);  // memory-bound: split large nets
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(grad_count, t, T, 16);
+            std::fill(grads_.data() + r.begin, grads_.data() + r.end, 0.0f);
+        });
+    }
 
     // ---- storage -----------------------------------------------------------------------------
 

@@ -52,7 +52,7 @@ struct conv_s1 {
     static constexpr std::size_t KK = K * K, Kd = Ci * KK, plane = Hp * Wp, N = OH * Wp;
 
     // forward: Y' [Co, Npad] = W [Co, Kd] x X [Kd, Npad]
-    using fwd_flat = bcast_blocking<Co, N>;
+    using fwd_flat = bcast_blocking<Co, N, 15>;
     static constexpr std::size_t Npad = round_up(N, fwd_flat::NV * W);
     // Compact columns: when the (Wp - OW) extra columns per row of the flat layout cost more
     // than copying the shifted rows into an im2col matrix Xc [Kd, Ncpad] (OH * OW columns, rows
@@ -61,7 +61,7 @@ struct conv_s1 {
     // columns instead of 256, measured 7% faster); the dW sums, which also skip a copy of dY,
     // switch for any (32x32 padded to 34: measured 20% faster).
     static constexpr std::size_t Nc = OH * OW;
-    using fwd_compact = bcast_blocking<Co, Nc>;
+    using fwd_compact = bcast_blocking<Co, Nc, 15>;
     static constexpr std::size_t Ncpad = round_up(Nc, fwd_compact::NV * W);
     static constexpr bool compact = double(Ncpad) * 1.10 < double(Npad);  // forward on Xc
     static constexpr bool compact_dw = double(Nc) * 1.03 < double(N);    // dW on Xc

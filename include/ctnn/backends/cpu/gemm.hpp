@@ -89,12 +89,16 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
 
 /// Register blocking for bcast_gemm from the shapes: R rows x NV vectors per tile, chosen at
 /// compile time by a small cost model: per k step a tile issues R * NV FMAs (at least ~8 to hide
-/// the FMA latency) and R + NV loads; padding columns and short tail row blocks count too.
-template <std::size_t M, std::size_t N>
+/// the FMA latency) and R + NV loads (LoadPct / 100 of an FMA each); padding columns and short
+/// tail row blocks count too. LoadPct 30 by default; 15 fits the Conv forward GEMMs better
+/// (measured on Zen 4: 7% faster on 14x14 maps, where it trades loads for fewer padding columns).
+template <std::size_t M, std::size_t N, std::size_t LoadPct = 30>
 struct bcast_blocking {
     static constexpr double cost(std::size_t r, std::size_t nv) {
         const double jblocks = double((N + nv * W - 1) / (nv * W));
-        const auto tile = [&](std::size_t rr) { return std::max(double(rr * nv), 8.0) + 0.3 * double(rr + nv); };
+        const auto tile = [&](std::size_t rr) {
+            return std::max(double(rr * nv), 8.0) + double(LoadPct) / 100.0 * double(rr + nv);
+        };
         return jblocks * (double(M / r) * tile(r) + (M % r ? tile(M % r) : 0.0));
     }
     static constexpr std::pair<std::size_t, std::size_t> pick() {
