@@ -26,6 +26,28 @@ inline void with_rows(std::size_t r, F&& f) {
     }(std::make_index_sequence<Max>{});
 }
 
+/// Covers [begin, end) with tiles: f.template operator()<T>(m0) for tiles of R rows from begin,
+/// then the rest (fewer than R) with tiles of 8, 4, 2 and 1 rows (those below R). So a call site
+/// instantiates at most five tile sizes, not R (compile time: template-heavy kernels compile in a
+/// third of the time), and every row is computed the same way whatever tile it falls in.
+template <std::size_t R, class F>
+inline void for_tiles(std::size_t begin, std::size_t end, F&& f) {
+    static_assert(R >= 1 && R <= 16, "tails are split into 8 + 4 + 2 + 1 rows");
+    std::size_t m = begin;
+    for (; m + R <= end; m += R) f.template operator()<R>(m);
+    const auto tail = [&]<std::size_t T>() {
+        if constexpr (T < R)
+            if (end - m >= T) {
+                f.template operator()<T>(m);
+                m += T;
+            }
+    };
+    tail.template operator()<8>();
+    tail.template operator()<4>();
+    tail.template operator()<2>();
+    tail.template operator()<1>();
+}
+
 /// Row initialisation of bcast_gemm's C tile.
 enum class init { zero, bias, accumulate };
 
@@ -69,22 +91,18 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
     constexpr std::size_t NB = NV * W, full = N / NB * NB, rest_v = (N - full) / W, tail0 = full + rest_v * W;
     if constexpr (PanelOuter) {
         for (std::size_t j0 = 0; j0 < full; j0 += NB)
-            for (std::size_t m0 = m_begin; m0 < m_end; m0 += R)
-                with_rows<R>(std::min(R, m_end - m0), [&]<std::size_t Rr>() { bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias); });
-        for (std::size_t m0 = m_begin; m0 < m_end; m0 += R)
-            with_rows<R>(std::min(R, m_end - m0), [&]<std::size_t Rr>() {
-                if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
-                if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
-            });
-        return;
-    }
-    for (std::size_t m0 = m_begin; m0 < m_end; m0 += R) {
-        with_rows<R>(std::min(R, m_end - m0), [&]<std::size_t Rr>() {
-            for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias);
+            for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) { bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias); });
+        for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
             if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
             if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
         });
+        return;
     }
+    for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
+        for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias);
+        if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
+        if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
+    });
 }
 
 /// Register blocking for bcast_gemm from the shapes: R rows x NV vectors per tile, chosen at
@@ -151,11 +169,9 @@ template <std::size_t K, std::size_t R, std::size_t NC, class A, class B, class 
 inline void dot_gemm(std::size_t m_begin, std::size_t m_end, std::size_t j_begin, std::size_t j_end, const A& a,
                      const B& b, const E& epi) {
     // columns outside: NC rows of b (a Linear's weights) stay in cache for every row block
-    for (std::size_t j0 = j_begin; j0 < j_end; j0 += NC)
-        with_rows<NC>(std::min(NC, j_end - j0), [&]<std::size_t Nc>() {
-            for (std::size_t m0 = m_begin; m0 < m_end; m0 += R)
-                with_rows<R>(std::min(R, m_end - m0), [&]<std::size_t Rr>() { dot_tile<V, Rr, Nc, K>(m0, j0, a, b, epi); });
-        });
+    for_tiles<NC>(j_begin, j_end, [&]<std::size_t Nc>(std::size_t j0) {
+        for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) { dot_tile<V, Rr, Nc, K>(m0, j0, a, b, epi); });
+    });
 }
 
 }  // namespace ctnn::cpu_detail

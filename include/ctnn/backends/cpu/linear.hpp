@@ -98,10 +98,9 @@ struct linear_impl {
             transpose_panel(a.x, j0, nc, nv * W, xt);
             with_rows<PV>(nv, [&]<std::size_t Nv>() {
                 constexpr std::size_t Rt = rows_for(Nv);
-                for (std::size_t o0 = o_begin; o0 < o_end; o0 += Rt)
-                    with_rows<Rt>(std::min(Rt, o_end - o0), [&]<std::size_t Rr>() {
-                        linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc);
-                    });
+                for_tiles<Rt>(o_begin, o_end, [&]<std::size_t Rr>(std::size_t o0) {
+                    linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc);
+                });
             });
         }
     }
