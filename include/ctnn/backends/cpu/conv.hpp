@@ -217,29 +217,21 @@ struct conv_s1 {
                 if (part) {
                     load_padded(a.x + n * Ci * H * Wd, xp);
                     if constexpr (compact_dw) load_columns(xp, xc);
-                }
-                if (part && dw_dot && compact_dw) {
                     for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
-                    dot_gemm<Nc, dot_r, dot_c>(
-                        0, Co, 0, Kd, [dy](std::size_t m) { return dy + m * Nc; },
-                        [xc](std::size_t j) { return xc + j * Ncpad; },
-                        [part](std::size_t m, std::size_t j, float v) { part[j * Copad + m] += v; });
-                } else if (part && dw_dot) {
-                    for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
-                    dot_gemm<N, dot_r, dot_c>(
-                        0, Co, 0, Kd, [dyb](std::size_t m) { return dyb + m * L + G; },
-                        [xp](std::size_t j) { return xp + boff[j]; },
-                        [part](std::size_t m, std::size_t j, float v) { part[j * Copad + m] += v; });
-                } else if (part) {
-                    for (std::size_t co = 0; co < Co; ++co) {
-                        for (std::size_t oh = 0; oh < OH; ++oh)
-                            for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * (Nd / OH) + ow) * Copad + co] = dy[(co * OH + oh) * OW + ow];
-                        part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
+                    // row k of the input terms, Nd long: Xc's row, or the shifted padded plane
+                    const auto xrow = [xp, xc](std::size_t k) { return compact_dw ? xc + k * Ncpad : xp + boff[k]; };
+                    if constexpr (dw_dot) {  // dY rows against the input rows: dY as it is, or its padded copy
+                        dot_gemm<Nd, dot_r, dot_c>(
+                            0, Co, 0, Kd, [dy, dyb](std::size_t m) { return compact_dw ? dy + m * Nc : dyb + m * L + G; },
+                            xrow, [part](std::size_t m, std::size_t j, float v) { part[j * Copad + m] += v; });
+                    } else {  // against dY transposed (Co across the vector)
+                        for (std::size_t co = 0; co < Co; ++co)
+                            for (std::size_t oh = 0; oh < OH; ++oh)
+                                for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * (Nd / OH) + ow) * Copad + co] = dy[(co * OH + oh) * OW + ow];
+                        bcast_gemm<Copad, dwb::R, dwb::NV, init::accumulate>(
+                            0, Kd, Nd, [xrow](std::size_t m, std::size_t k) { return xrow(m)[k]; },
+                            [dyt](std::size_t k) { return dyt + k * Copad; }, part, Copad);
                     }
-                    bcast_gemm<Copad, dwb::R, dwb::NV, init::accumulate>(
-                        0, Kd, Nd,
-                        [xp, xc](std::size_t m, std::size_t k) { return compact_dw ? xc[m * Ncpad + k] : xp[boff[m] + k]; },
-                        [dyt](std::size_t k) { return dyt + k * Copad; }, part, Copad);
                 }
                 if (a.dx) {
                     bcast_gemm<Qpad, dxb::R, dxb::NV, init::zero>(
