@@ -97,9 +97,24 @@ TEST_CASE("cuda grid: Conv forward, dx, dweight and dbias match the reference", 
     check_conv<4, 2, 1, 1, 0, 3, 3>(1, 14);     // 1×1, batch 1
 }
 
+/// As require_close, but a NaN in the reference must be a NaN in got (and only there).
+void require_close_nan(const fvec& got, const fvec& want, double tol, const std::string& what) {
+    REQUIRE(got.size() == want.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        if (std::isnan(want[i]) && std::isnan(got[i])) continue;
+        const double d = std::abs(double(got[i]) - double(want[i]));
+        if (!(d <= tol * std::max(1.0, std::abs(double(want[i]))))) {
+            INFO(what << ": element " << i << " of " << got.size() << " is " << got[i] << ", reference " << want[i]);
+            REQUIRE(false);
+        }
+    }
+}
+
+/// nan_at: an input element set to NaN (it spreads to a K x K patch of conv values, so pool
+/// windows hold several NaNs: the argmax must be the last, as in the reference and PyTorch).
 template <class Act, class Ref, std::size_t PK, std::size_t K = 3, std::size_t S = 1, std::size_t P = 1,
           std::size_t H = 6, std::size_t W = 10>
-void check_fused_conv(std::uint64_t seed) {
+void check_fused_conv(std::uint64_t seed, std::size_t nan_at = std::size_t(-1)) {
     constexpr std::size_t Ci = 2, Co = 3, n = 3;
     using C = Conv<Ci, Co, K, S, P>;
     using In = Shape<Ci, H, W>;
@@ -107,7 +122,9 @@ void check_fused_conv(std::uint64_t seed) {
     using Mid = Shape<Co, G::OH, G::OW>;
     using Pool = MaxPool<PK>;
     using Out = Shape<Co, G::OH / PK, G::OW / PK>;
-    const fvec x = random(n * In::size, seed, -2, 2), params = random(G::weights + Co, seed + 1);
+    fvec x = random(n * In::size, seed, -2, 2);
+    const fvec params = random(G::weights + Co, seed + 1);
+    if (nan_at < x.size()) x[nan_at] = nan_f;
     fvec conv(n * Mid::size), act(n * Mid::size), pooled(n * Out::size), arg(n * Out::size);
     ref_forward<C, In>(x, conv, n, params);
     ref_forward<Ref, Mid>(conv, act, n);
@@ -116,8 +133,8 @@ void check_fused_conv(std::uint64_t seed) {
 
     fvec y = poisoned(n * Out::size), act_got = poisoned(n * Mid::size), arg_got = poisoned(n * Out::size);
     run_on_host<conv_forward<G, Act, PK>>({x.data(), params.data(), y.data(), act_got.data(), arg_got.data(), n});
-    require_close(y, pooled, 1e-5, "fused conv output");
-    require_close(act_got, act, 1e-5, "fused conv post-activation map");
+    require_close_nan(y, pooled, 1e-5, "fused conv output");  // (every element is written: arg below)
+    require_close_nan(act_got, act, 1e-5, "fused conv post-activation map");
     if constexpr (PK > 1) require_close(arg_got, arg, 0, "fused conv argmax");
 
     // backward of the epilogue: pool, then activation, against the reference chain
@@ -139,6 +156,7 @@ TEST_CASE("cuda grid: fused Conv + bias + activation (+ MaxPool) and its epilogu
     check_fused_conv<act_leaky_relu<1, 10>, LeakyReLU<1, 10>, 2>(25);
     check_fused_conv<act_relu, ReLU, 3, 3, 2, 0, 13, 13>(26);   // stride 2, no padding, 6×6 map, 3×3 pool
     check_fused_conv<act_tanh, Tanh, 2, 5, 1, 2, 8, 4>(27);     // 5×5 "same", 2×2 pool
+    check_fused_conv<act_relu, ReLU, 2>(28, 6 * 10 + 10 + 4);   // a NaN pixel: windows with several NaNs
 }
 
 TEST_CASE("cuda grid: copy kernel (Flatten when not aliased, Dropout in inference)", "[cuda_grid]") {

@@ -21,7 +21,7 @@ struct act_identity {
 };
 struct act_relu {
     static CTNN_HD float f(float x) { return x > 0.0f ? x : (is_nan(x) ? x : 0.0f); }  // NaN passes
-    static CTNN_HD float df(float y, float dy) { return y > 0.0f ? dy : 0.0f; }
+    static CTNN_HD float df(float y, float dy) { return y > 0.0f || is_nan(y) ? dy : 0.0f; }  // NaN passes dy, as PyTorch
 };
 template <std::size_t Num, std::size_t Den>
 struct act_leaky_relu {

@@ -16,7 +16,8 @@ struct conv_geometry {
 };
 
 /// Forward: one thread per element of the (pooled) output. Each computes the PK×PK conv values
-/// of its window, applies bias and A, keeps the first maximum (NaN wins, as PyTorch), and writes
+/// of its window, applies bias and A, keeps the first maximum (a NaN wins, and of several NaNs the
+/// last, as PyTorch and the reference MaxPool), and writes
 /// the post-activation map `act` (training: backward needs it) and the argmax `arg` if asked.
 template <class G, class A, std::size_t PK>
 struct conv_forward {
@@ -58,7 +59,7 @@ struct conv_forward {
                 const std::size_t oh = ph * PK + dh, ow = pw * PK + dw;
                 const float v = A::f(conv_at(a, nn, co, oh, ow));
                 if (a.act) a.act[((nn * G::Co + co) * G::OH + oh) * G::OW + ow] = v;
-                if ((dh == 0 && dw == 0) || (!is_nan(best) && (v > best || is_nan(v)))) {
+                if ((dh == 0 && dw == 0) || v > best || is_nan(v)) {
                     best = v;
                     best_at = oh * G::OW + ow;
                 }
