@@ -21,9 +21,8 @@
 
 #include "../error.hpp"
 #include "../memory.hpp"
-#include "../backends/cpu/simd.hpp"
+#include "../backends/cpu/elementwise.hpp"
 #include "../sequential.hpp"
-#include "../threads.hpp"
 
 namespace ctnn {
 
@@ -38,22 +37,6 @@ void for_each_trainable(Net& net, F&& f) {
     for (std::size_t i = 0; i < Net::depth; ++i)
         if (Net::trainable[i])
             f(p + Net::param_offset[i], g + Net::grad_offset[i], Net::grad_sizes[i], Net::grad_offset[i]);
-}
-
-/// Runs f.template operator()<Vt>(i) for every element i of [0, n), Vt::width at a time with
-/// the cpu backend's vector type and the tail with simd::scalar, split over the pool's threads
-/// in blocks of whole vectors. For elementwise updates: each element is computed the same way
-/// whatever the split, so results do not depend on the thread count.
-template <class F>
-void elementwise(std::size_t n, F&& f) {
-    using V = simd::vec;
-    const std::size_t T = tasks_for(num_threads(), double(n) * 8.0);
-    parallel_for(T, [&](std::size_t t) {
-        const range r = split(n, t, T, 64);
-        std::size_t i = r.begin;
-        for (; i + V::width <= r.end; i += V::width) f.template operator()<V>(i);
-        for (; i < r.end; ++i) f.template operator()<simd::scalar>(i);
-    });
 }
 
 inline void check_lr(std::string_view who, float lr) {
@@ -90,17 +73,21 @@ public:
     void step() {
         const float lr = lr_, wd = o_.weight_decay, mom = o_.momentum, damp = 1.0f - o_.dampening;
         const bool first = steps_ == 0;
+        const bool nesterov = o_.nesterov, momentum = buf_.size() != 0;  // no buffers without momentum
         detail::for_each_trainable(*net_, [&](float* p, const float* g, std::size_t n, std::size_t off) {
-            float* b = buf_.size() == 0 ? nullptr : buf_.data() + off;  // no buffers without momentum
-            for (std::size_t i = 0; i < n; ++i) {
-                float d = g[i];
-                if (wd != 0.0f) d = d + wd * p[i];
-                if (b) {
-                    b[i] = first ? d : b[i] * mom + damp * d;
-                    d = o_.nesterov ? d + mom * b[i] : b[i];
+            float* b = momentum ? buf_.data() + off : nullptr;
+            cpu_detail::elementwise(n, [&]<class Vt>(std::size_t i) {
+                using T = typename Vt::type;
+                T d = Vt::load(g + i);
+                const T pi = Vt::load(p + i);
+                if (wd != 0.0f) d = d + Vt::set1(wd) * pi;
+                if (momentum) {
+                    const T bi = first ? d : Vt::load(b + i) * Vt::set1(mom) + Vt::set1(damp) * d;
+                    Vt::store(b + i, bi);
+                    d = nesterov ? d + Vt::set1(mom) * bi : bi;
                 }
-                p[i] = p[i] - lr * d;
-            }
+                Vt::store(p + i, pi - Vt::set1(lr) * d);
+            });
         });
         ++steps_;
     }
@@ -157,7 +144,7 @@ void adam_step(Net& net, float* m, float* v, std::uint64_t t, float lr, const ad
     for_each_trainable(net, [&](float* p, const float* g, std::size_t n, std::size_t off) {
         float* mm = m + off;
         float* vv = v + off;
-        elementwise(n, [&]<class Vt>(std::size_t i) {
+        cpu_detail::elementwise(n, [&]<class Vt>(std::size_t i) {
             using T = typename Vt::type;
             T pi = Vt::load(p + i), gi = Vt::load(g + i);
             if (decoupled) {

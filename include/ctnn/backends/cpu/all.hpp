@@ -2,6 +2,7 @@
 // BatchNorm, Dropout, Flatten, Softmax, strided Conv) run their reference kernel.
 #pragma once
 #include "activations.hpp"
+#include "elementwise.hpp"
 #include "conv.hpp"
 #include "linear.hpp"
 #include "pooling.hpp"
