@@ -127,6 +127,67 @@ TEST_CASE("cpu Conv matches the reference, forward and backward", "[simd][conv]"
     }
 }
 
+TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][conv][winograd]") {
+    using namespace cpu_detail;
+    // forward by Winograd from 8 input channels, dX from 8 output channels (see conv.hpp)
+    STATIC_REQUIRE((conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wino_fwd && conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wino_dx));
+    STATIC_REQUIRE((!conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_fwd && !conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_dx));
+    STATIC_REQUIRE((conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dw && conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dx));
+    STATIC_REQUIRE((!conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && !conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));
+    STATIC_REQUIRE((!conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_fwd && !conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_dx));
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 3}) {
+            compare_layer<Conv<9, 8, 3, 1, 1>, Shape<9, 7, 9>>(n, 110 + n);     // odd output rows and columns
+            compare_layer<Conv<8, 11, 3, 1, 0>, Shape<8, 6, 13>>(n, 120 + n);   // no padding (dX: padding 2)
+            compare_layer<Conv<10, 9, 3, 1, 2>, Shape<10, 5, 4>>(n, 130 + n);   // padding 2 (dX: none)
+            compare_layer<Conv<16, 8, 3, 1, 1>, Shape<16, 2, 2>>(n, 150 + n);   // one tile
+            compare_layer<Conv<12, 8, 3, 1, 1>, Shape<12, 3, 37>>(n, 140 + n);  // 19 tiles a row: two vectors
+        }
+    }
+}
+
+TEST_CASE("cpu Conv: Inf and NaN inputs give the reference's pattern (Winograd falls back)", "[simd][conv][winograd]") {
+    using L = Conv<8, 9, 3, 1, 1>;
+    using In = Shape<8, 6, 7>;
+    constexpr dims out = L::output(In::value);
+    const std::size_t n = 3, np = L::params(In::value).total();
+    auto x = random_vec(n * In::size, 160);
+    x[In::size + 17] = std::nanf("");                                  // sample 1: a NaN
+    x[2 * In::size + 50] = std::numeric_limits<float>::infinity();     // sample 2: an Inf
+    const auto p = random_vec(np, 161);
+    auto dy = random_vec(n * out.size(), 162);
+    dy[5] = -std::numeric_limits<float>::infinity();                   // sample 0 of dY: an Inf
+    const auto run = [&]<class K>(std::vector<float>& y, std::vector<float>& dx) {
+        forward_args f;
+        f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data(); f.training = true;
+        K::forward(f);
+        std::vector<float> dp(np, 0.0f);
+        backward_args b;
+        b.x = x.data(); b.y = y.data(); b.dy = dy.data(); b.dx = dx.data(); b.n = n; b.params = p.data(); b.dparams = dp.data();
+        K::backward(b);
+    };
+    std::vector<float> y_ref(n * out.size()), y_cpu(y_ref.size()), dx_ref(n * In::size), dx_cpu(dx_ref.size());
+    run.template operator()<kernel<L, In, reference>>(y_ref, dx_ref);
+    run.template operator()<kernel_for<L, In, cpu>>(y_cpu, dx_cpu);
+    const auto same = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+        std::size_t special = 0;
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            INFO(what << " element " << i << ": " << a[i] << " vs reference " << b[i]);
+            if (std::isfinite(b[i])) {
+                CHECK(std::abs(a[i] - b[i]) <= 1e-4f * std::max(1.0f, std::abs(b[i])));
+            } else {
+                ++special;
+                CHECK((std::isnan(a[i]) ? std::isnan(b[i]) : a[i] == b[i]));
+            }
+        }
+        CHECK(special > 0);
+    };
+    same(y_cpu, y_ref, "y");
+    same(dx_cpu, dx_ref, "dx");
+}
+
 TEST_CASE("cpu Linear matches the reference, forward and backward", "[simd][linear]") {
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
@@ -242,6 +303,9 @@ using FuseNet = Sequential<Input<3, 12, 10>, Conv<3, 7, 3, 1, 1>, ReLU, MaxPool<
                            Linear<150, 19>, ReLU, Linear<19, 5>>;
 using SeedNet = Sequential<Input<3, 32, 32>, Conv<3, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 32, 3, 1, 1>, ReLU,
                            MaxPool<2>, Flatten, Linear<2048, 10>>;
+// Winograd convolutions with fused ReLU + 2x2 pool on odd maps, and with ReLU alone
+using WinoNet = Sequential<Input<9, 9, 11>, Conv<9, 10, 3, 1, 1>, ReLU, MaxPool<2>, Conv<10, 8, 3, 1, 0>, ReLU, Flatten,
+                           Linear<48, 3>>;
 }  // namespace
 
 TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numbers", "[simd][fusion]") {
@@ -251,17 +315,22 @@ TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numb
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
         set_num_threads(threads);
-        FuseNet net(3);
-        for (std::size_t n : {1, 2, 7}) {
-            const auto x = random_vec(n * FuseNet::input_size, 800 + n);
-            std::vector<float> fused(n * FuseNet::output_size), ref(fused.size());
-            net.forward<cpu>(x.data(), fused.data(), n);
-            net.forward<reference>(x.data(), ref.data(), n);
-            check_close(fused, ref, "fused cpu vs reference");
-            // forward_train runs every layer's own cpu kernel (no BatchNorm or Dropout here)
-            const float* unfused = net.forward_train<cpu>(x.data(), n);
-            CHECK(std::vector<float>(unfused, unfused + fused.size()) == fused);
-        }
+        const auto check_net = [&]<class Net>() {
+            Net net(3);
+            for (std::size_t n : {1, 2, 7}) {
+                const auto x = random_vec(n * Net::input_size, 800 + n);
+                std::vector<float> fused(n * Net::output_size), ref(fused.size());
+                net.template forward<cpu>(x.data(), fused.data(), n);
+                net.template forward<reference>(x.data(), ref.data(), n);
+                check_close(fused, ref, "fused cpu vs reference");
+                // forward_train runs every layer's own cpu kernel (no BatchNorm or Dropout here)
+                const float* unfused = net.template forward_train<cpu>(x.data(), n);
+                CHECK(std::vector<float>(unfused, unfused + fused.size()) == fused);
+            }
+        };
+        check_net.template operator()<FuseNet>();
+        check_net.template operator()<WinoNet>();
+        check_net.template operator()<SeedNet>();
     }
 }
 

@@ -90,8 +90,9 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
                        std::size_t ldc, const float* bias = nullptr) {
     constexpr std::size_t NB = NV * W, full = N / NB * NB, rest_v = (N - full) / W, tail0 = full + rest_v * W;
     if constexpr (PanelOuter) {
-        for (std::size_t j0 = 0; j0 < full; j0 += NB)
-            for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) { bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias); });
+        if constexpr (full > 0)
+            for (std::size_t j0 = 0; j0 < full; j0 += NB)
+                for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) { bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias); });
         for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
             if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
             if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
@@ -99,7 +100,8 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
         return;
     }
     for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
-        for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias);
+        if constexpr (full > 0)
+            for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias);
         if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
         if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
     });

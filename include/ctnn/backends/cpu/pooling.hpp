@@ -75,14 +75,15 @@ struct kernel<MaxPool<K, S>, In, cpu> {
                     if (!forward_2x2_row<cpu_detail::V>(x, oh, y + oh * OW, sv ? sv + oh * OW : nullptr))
                         general_row(x, oh, y, sv);
             }
-            return;
-        }
+        } else
 #endif
-        for (std::size_t nc = b * C; nc < e * C; ++nc) {
-            const float* x = a.x + nc * H * W;
-            float* y = a.y + nc * OH * OW;
-            float* sv = a.saved ? a.saved + nc * OH * OW : nullptr;
-            for (std::size_t oh = 0; oh < OH; ++oh) general_row(x, oh, y, sv);
+        {
+            for (std::size_t nc = b * C; nc < e * C; ++nc) {
+                const float* x = a.x + nc * H * W;
+                float* y = a.y + nc * OH * OW;
+                float* sv = a.saved ? a.saved + nc * OH * OW : nullptr;
+                for (std::size_t oh = 0; oh < OH; ++oh) general_row(x, oh, y, sv);
+            }
         }
     }
 
