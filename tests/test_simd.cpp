@@ -334,6 +334,62 @@ TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numb
     }
 }
 
+TEST_CASE("cpu training fusion: Conv+ReLU+MaxPool<2> forward and backward give the reference's numbers", "[simd][fusion]") {
+    STATIC_REQUIRE(SeedNet::train_plan<cpu> == std::array<std::size_t, 8>{3, 0, 0, 3, 0, 0, 1, 1});
+    STATIC_REQUIRE(FuseNet::train_plan<cpu> == std::array<std::size_t, 9>{3, 0, 0, 1, 1, 1, 1, 1, 1});
+    STATIC_REQUIRE(SeedNet::train_plan<reference> == std::array<std::size_t, 8>{1, 1, 1, 1, 1, 1, 1, 1});
+    const thread_count_guard guard;
+    // finite: close to the reference; with a NaN and an Inf in the input (and ties at 0 from
+    // ReLU): the same NaN pattern, and the finite values close
+    const auto compare = [&]<class Net>(std::size_t n, std::uint64_t seed, bool special) {
+        Net net(seed);
+        auto x = random_vec(n * Net::input_size, seed + 1);
+        if (special) {
+            x[7] = std::nanf("");
+            x[Net::input_size + 40] = std::numeric_limits<float>::infinity();
+        }
+        const auto dy = random_vec(n * Net::output_size, seed + 2);
+        const auto run = [&]<class B>(std::vector<float>& y, std::vector<float>& g, std::vector<float>& din) {
+            const float* out = net.template forward_train<B>(x.data(), n);
+            y.assign(out, out + n * Net::output_size);
+            net.zero_grad();
+            din.assign(n * Net::input_size, 0.0f);
+            net.template backward<B>(dy.data(), din.data());
+            g.assign(net.grads().begin(), net.grads().end());
+        };
+        std::vector<float> y1, g1, d1, y2, g2, d2;
+        run.template operator()<reference>(y1, g1, d1);
+        run.template operator()<cpu>(y2, g2, d2);
+        const auto same = [](const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+            REQUIRE(a.size() == b.size());
+            double err = 0, scale = 0;
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                INFO(what << " element " << i);
+                CHECK(std::isnan(a[i]) == std::isnan(b[i]));
+                if (std::isfinite(b[i])) {
+                    err = std::max(err, double(std::fabs(a[i] - b[i])));
+                    scale = std::max(scale, double(std::fabs(b[i])));
+                } else if (!std::isnan(b[i])) {
+                    CHECK(a[i] == b[i]);
+                }
+            }
+            INFO(what << ": max error " << err << " at scale " << scale);
+            CHECK(err <= 1e-5 * scale);
+        };
+        same(y2, y1, "y");
+        same(g2, g1, "parameter gradients");
+        same(d2, d1, "input gradient");
+    };
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (bool special : {false, true}) {
+            compare.template operator()<SeedNet>(3, 40, special);
+            compare.template operator()<WinoNet>(5, 41, special);
+            compare.template operator()<FuseNet>(2, 42, special);
+        }
+    }
+}
+
 namespace {
 /// Gradients after forward_train + backward with the default (cpu) backend.
 template <class Net>

@@ -6,6 +6,19 @@
 //
 // The cpu backend fuses Conv + ReLU (+ MaxPool) and Linear + ReLU: the activation and the pool
 // run in the GEMM's epilogue, on the same float values the unfused kernels would produce.
+//
+// Training may fuse too, when the group also declares
+//
+//   fused<...>::train_layers                       0: none (the default); else the group's size
+//   fused<...>::forward_train(const forward_args&) y: the group's output; saved: the saved state
+//                                                  of the group's LAST layer (its size is that
+//                                                  layer's saved())
+//   fused<...>::backward(const backward_args&)     x: the group's input; y, dy: its output and
+//                                                  gradient; saved as above; params and dparams:
+//                                                  L0's; dx may be null
+//
+// The activations between the group's layers are then never written. The results are the
+// unfused kernels' bits: the cpu backend fuses Conv + ReLU + MaxPool<2> this way.
 #pragma once
 #include <cstddef>
 
@@ -18,5 +31,13 @@ template <class Backend, class In, class L0, class L1, class L2>
 struct fused {
     static constexpr std::size_t layers = 1;
 };
+
+namespace detail {
+template <class F>
+constexpr std::size_t train_layers_of() {
+    if constexpr (requires { F::train_layers; }) return F::train_layers;
+    else return 0;
+}
+}  // namespace detail
 
 }  // namespace ctnn

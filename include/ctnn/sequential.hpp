@@ -258,16 +258,20 @@ public:
         batch_ = batch;
         input_ = in;
         for_each_layer([&]<std::size_t I>() {
-            forward_args a;
-            a.x = I == 0 ? in : activation(I);
-            a.y = activation(I + 1);
-            a.n = batch;
-            a.params = params_.data() + param_offset[I];
-            a.buffers = buffers_.data() + buffer_offset[I];
-            a.saved = train_.data() + saved_offset_[I];
-            a.training = true;
-            a.gen = &gen_;
-            kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
+            constexpr std::size_t group = train_plan<Backend>[I];  // 0: ran in an earlier group
+            if constexpr (group > 0) {
+                forward_args a;
+                a.x = I == 0 ? in : activation(I);
+                a.y = activation(I + group);
+                a.n = batch;
+                a.params = params_.data() + param_offset[I];
+                a.buffers = buffers_.data() + buffer_offset[I];
+                a.saved = train_.data() + saved_offset_[I + group - 1];
+                a.training = true;
+                a.gen = &gen_;
+                if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
+                else fusion_at<Backend, I>::forward_train(a);
+            }
         });
         return activation(depth);
     }
@@ -282,20 +286,29 @@ public:
         const std::size_t half = align_floats(batch_ * max_activation);
         float* gbuf[2] = {train_.data() + grad_work_offset_, train_.data() + grad_work_offset_ + half};
         const float* g = dout;
+        std::size_t next_buf = 0;
         for_each_layer_reverse([&]<std::size_t I>() {
-            if (I < stop) return;
-            backward_args a;
-            a.x = I == 0 ? input_ : activation(I);
-            a.y = activation(I + 1);
-            a.dy = g;
-            a.dx = I == 0 ? din : (I == stop ? nullptr : gbuf[I % 2]);
-            a.n = batch_;
-            a.params = params_.data() + param_offset[I];
-            a.dparams = trainable[I] ? grads_.data() + grad_offset[I] : nullptr;
-            a.buffers = buffers_.data() + buffer_offset[I];
-            a.saved = train_.data() + saved_offset_[I];
-            kernel_for<layer_type<I>, shape_at<I>, Backend>::backward(a);
-            g = a.dx;
+            constexpr std::size_t group = train_plan<Backend>[I];  // 0: part of an earlier group
+            if constexpr (group > 0) {
+                // a group is entered here at its first layer, once the layers after it are done;
+                // its own later layers were skipped (group 0), and no stop lies inside a group
+                // whose first layer is trainable (stop is the first trainable layer or 0)
+                if (I + group - 1 < stop) return;
+                backward_args a;
+                a.x = I == 0 ? input_ : activation(I);
+                a.y = activation(I + group);
+                a.dy = g;
+                a.dx = I == 0 ? din : (I <= stop ? nullptr : gbuf[next_buf]);
+                next_buf ^= 1;  // dy (the previous dx) is in the other buffer
+                a.n = batch_;
+                a.params = params_.data() + param_offset[I];
+                a.dparams = trainable[I] ? grads_.data() + grad_offset[I] : nullptr;
+                a.buffers = buffers_.data() + buffer_offset[I];
+                a.saved = train_.data() + saved_offset_[I + group - 1];
+                if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::backward(a);
+                else fusion_at<Backend, I>::backward(a);
+                g = a.dx;
+            }
         });
     }
 
@@ -383,6 +396,16 @@ public:
     /// The backend's fused kernel starting at layer I (fused<...>::layers == 1: none).
     template <class Backend, std::size_t I>
     using fusion_at = fused<Backend, shape_at<I>, layer_type<I>, layer_or_none<I + 1>, layer_or_none<I + 2>>;
+    /// train_plan<B>[I]: the same for training (forward_train and backward).
+    template <class Backend>
+    static constexpr std::array<std::size_t, depth> train_plan = [] {
+        std::array<std::size_t, depth> r{};
+        std::size_t next = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((r[I] = I >= next ? (next = I + std::max<std::size_t>(1, std::min(detail::train_layers_of<fusion_at<Backend, I>>(), depth - I)), next - I) : 0), ...);
+        }(std::make_index_sequence<depth>{});
+        return r;
+    }();
     /// fusion_plan<B>[I]: how many layers the inference kernel run at layer I covers (1: itself
     /// only; 0: layer I is part of an earlier group).
     template <class Backend>

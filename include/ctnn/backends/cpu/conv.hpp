@@ -138,7 +138,8 @@ struct conv_s1 {
         else return Wg::dw_scratch_floats;
     }
     static constexpr std::size_t scratch_floats =
-        std::max(fwd_scratch + wino_scratch<wf>(), bwd_scratch + wino_scratch<wb>() + wino_dw_scratch<wf>());
+        std::max(fwd_scratch + wino_scratch<wf>(),
+                 bwd_scratch + wino_scratch<wb>() + wino_dw_scratch<wf>() + align_floats(Co * OH * OW));
     static constexpr std::size_t shared_floats_per_task = part_size;
 
     static void load_padded(const float* x, float* xp) {
@@ -166,9 +167,10 @@ struct conv_s1 {
     static constexpr std::size_t out_w = Pool::K == 1 ? OW : (OW - Pool::K) / Pool::S + 1;
 
     /// y [n, Co, ...] for the samples [b, e) of x, with activation Act and pool Pool.
+    /// With max_pool_saving, saved [n, Co, PH, PW] gets the index of each window's maximum.
     template <class Act, class Pool>
     static void forward_samples(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                std::size_t e) {
+                                std::size_t e, float* saved = nullptr) {
         constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
         float* xp = detail::work_scratch(scratch_floats);
         float* xc = xp + xp_size;
@@ -190,6 +192,12 @@ struct conv_s1 {
                         for (; ow + W <= OW; ow += W) V::store(o + oh * OW + ow, Act::template v<V>(V::load(r + oh * pitch + ow)));
                         for (; ow < OW; ++ow) o[oh * OW + ow] = Act::f(r[oh * pitch + ow]);
                     }
+                } else if constexpr (Pool::K == 2 && Pool::S == 2) {
+                    // the activation commutes with max (it is monotone) and runs once per output
+                    float* sv = saves_index<Pool> ? saved + (n * Co + co) * PH * PW : nullptr;
+                    for (std::size_t ph = 0; ph < PH; ++ph)
+                        pool2x2_row<Act, PW>(r + 2 * ph * pitch, r + (2 * ph + 1) * pitch, OW, 2 * ph * OW, o + ph * PW,
+                                             sv ? sv + ph * PW : nullptr);
                 } else {
                     // max over the K rows of each window (per column), then over K columns;
                     // the activation commutes with max (it is monotone) and runs once per output
@@ -209,7 +217,7 @@ struct conv_s1 {
     /// input runs on the direct path, which gives the reference's NaN and Inf pattern.
     template <class Act, class Pool>
     static void forward_samples_wino(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                     std::size_t e) {
+                                     std::size_t e, float* saved = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* u = detail::work_scratch(scratch_floats) + fwd_scratch;
         float* xs = u + wf::u_size;
@@ -220,13 +228,13 @@ struct conv_s1 {
         for (std::size_t n = b; n < e; ++n) {
             const float* xn = x + n * Ci * H * Wd;
             if (!all_finite<Ci * H * Wd>(xn)) {
-                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1);
+                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved);
                 continue;
             }
             wf::load_input(xn, xs);
             wf::transform_input(xs, v);
             wf::multiply(u, v, m);
-            wf::template transform_output<Act, Pool>(m, bias, y + n * out_size);
+            wf::template transform_output<Act, Pool>(m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
         }
     }
 
@@ -242,11 +250,15 @@ struct conv_s1 {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
             if constexpr (wino_fwd && pool_ok)
-                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end);
-            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end);
+                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
+            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
         });
     }
 
+    /// Backward; with Pooled, of Conv + ReLU + MaxPool<2> run by forward<relu, max_pool_saving>:
+    /// a.y, a.dy are the pooled output and its gradient and a.saved the maxima's indices, from
+    /// which each sample's dY (the unfused ReLU and MaxPool backward) is formed in scratch.
+    template <bool Pooled = false>
     static void backward(const backward_args& a) {
         const float* w = a.params;
         const std::size_t T = tasks_for(a.n, 2.0 * double(a.n) * double(Co * Kd * N));
@@ -287,8 +299,22 @@ struct conv_s1 {
                     wacc = wdyw + wf::dyw_size;
                     wf::clear_dw(wxs, wdyt, wacc);
                 }
+            [[maybe_unused]] float* dyc = wxs + wino_dw_scratch<wf>();  // a pooled group's dY
             for (std::size_t n = r.begin; n < r.end; ++n) {
                 const float* dy = a.dy + n * Co * OH * OW;
+                if constexpr (Pooled) {
+                    constexpr std::size_t PQ = (OH / 2) * (OW / 2);
+                    std::fill(dyc, dyc + Co * OH * OW, 0.0f);
+                    const float* yp = a.y + n * Co * PQ;
+                    const float* gp = a.dy + n * Co * PQ;
+                    const float* sp = a.saved + n * Co * PQ;
+                    for (std::size_t co = 0; co < Co; ++co)
+                        for (std::size_t j = 0; j < PQ; ++j) {
+                            const float v = yp[co * PQ + j];  // ReLU passes dy where its output is > 0 or NaN
+                            if (v > 0.0f || v != v) dyc[co * OH * OW + static_cast<std::size_t>(sp[co * PQ + j])] += gp[co * PQ + j];
+                        }
+                    dy = dyc;
+                }
                 const float* xn = a.x + n * Ci * H * Wd;
                 bool dx_wino = false;
                 if constexpr (wino_dx) dx_wino = wdx && all_finite<Co * OH * OW>(dy);
@@ -380,7 +406,7 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> {
     static constexpr std::size_t scratch_floats = impl::scratch_floats;
     static constexpr std::size_t shared_floats_per_task = impl::shared_floats_per_task;
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
-    static void backward(const backward_args& a) { impl::backward(a); }
+    static void backward(const backward_args& a) { impl::template backward<false>(a); }
 };
 
 /// Conv + ReLU, and Conv + ReLU + MaxPool, as one inference kernel.
@@ -397,6 +423,12 @@ struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> {
     static constexpr std::size_t layers = 3;
     static constexpr std::size_t scratch_floats = impl::scratch_floats;
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool<PK, PS>>(a); }
+
+    /// Training too, for the 2x2 stride-2 pool: the forward keeps the conv output only in scratch
+    /// (saving the pool's argmax indices), the backward forms dY from them (fusion.hpp).
+    static constexpr std::size_t train_layers = PK == 2 && PS == 2 && impl::OH >= 2 && impl::OW >= 2 ? 3 : 0;
+    static void forward_train(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool_saving>(a); }
+    static void backward(const backward_args& a) { impl::template backward<true>(a); }
 };
 
 }  // namespace ctnn

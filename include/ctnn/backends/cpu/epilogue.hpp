@@ -1,9 +1,15 @@
 // What a fused cpu kernel applies to each value it produces: an activation and, for Conv, a pool.
 #pragma once
+#include <algorithm>
 #include <cstddef>
+#include <type_traits>
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "../../layers/maxpool.hpp"
 #include "../../layers/relu.hpp"
+#include "simd.hpp"
 
 namespace ctnn::cpu_detail {
 
@@ -29,6 +35,98 @@ template <std::size_t PK, std::size_t PS>
 struct max_pool {
     static constexpr std::size_t K = PK, S = PS;
 };
+/// A 2x2 stride-2 max pool in a training forward: it also saves, per output, the index of the
+/// window's maximum in the (unpooled) map, as the MaxPool kernels do.
+struct max_pool_saving {
+    static constexpr std::size_t K = 2, S = 2;
+};
+template <class Pool>
+inline constexpr bool saves_index = std::is_same_v<Pool, max_pool_saving>;
+
+/// The 2x2 window (a, b; c, d) at index base (row stride ow) as the reference MaxPool scans it:
+/// the first maximum in row-major order, or, with a NaN, the last NaN. Sets *m and returns the index.
+inline std::size_t window4(const float* v, std::size_t base, std::size_t ow, float* m) {
+    const std::size_t off[4] = {0, 1, ow, ow + 1};
+    std::size_t best = 0;
+    float mx = v[0];
+    bool bad = v[0] != v[0];
+    for (std::size_t k = 1; k < 4; ++k) {
+        if (v[k] > mx) {
+            mx = v[k];
+            best = k;
+        }
+        bad |= v[k] != v[k];
+    }
+    if (bad) [[unlikely]] {
+        best = 0;
+        for (std::size_t k = 1; k < 4; ++k)
+            if (v[k] > v[best] || v[k] != v[k]) best = k;
+        mx = v[best];
+    }
+    *m = mx;
+    return base + off[best];
+}
+
+/// One row of 2x2 stride-2 windows over the map rows s0 and s1 (ow: the map's width, base: the
+/// index of s0[0] in the map): y[pw] = Act(maximum), sv[pw] = its index, for pw < PW.
+/// sv may be null (inference).
+template <class Act, std::size_t PW>
+inline void pool2x2_row(const float* s0, const float* s1, std::size_t ow, std::size_t base, float* y, float* sv) {
+    std::size_t pw = 0;
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+    if constexpr (simd::vec::width == 16) {
+        // 16 windows at a time: even and odd columns apart with one permute each; a NaN in the
+        // 16 takes the scalar path
+        using Vz = simd::vec;
+        const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        const __m512 iota2 = _mm512_setr_ps(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const auto mask = [](std::size_t k) { return __mmask16(k >= 16 ? 0xFFFFu : (1u << k) - 1u); };
+        for (; pw < PW; pw += 16) {
+            const std::size_t n = std::min<std::size_t>(16, PW - pw), cols = 2 * n;
+            const __mmask16 mlo = mask(cols), mhi = mask(cols > 16 ? cols - 16 : 0), mo = mask(n);
+            const __m512 p0 = _mm512_maskz_loadu_ps(mlo, s0 + 2 * pw), p1 = _mm512_maskz_loadu_ps(mhi, s0 + 2 * pw + 16);
+            const __m512 q0 = _mm512_maskz_loadu_ps(mlo, s1 + 2 * pw), q1 = _mm512_maskz_loadu_ps(mhi, s1 + 2 * pw + 16);
+            const __m512 a = _mm512_permutex2var_ps(p0, ie, p1), b = _mm512_permutex2var_ps(p0, io, p1);
+            const __m512 c = _mm512_permutex2var_ps(q0, ie, q1), d = _mm512_permutex2var_ps(q0, io, q1);
+            const __mmask16 nan = _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q) | _mm512_cmp_ps_mask(c, d, _CMP_UNORD_Q);
+            if (nan) [[unlikely]] {
+                for (std::size_t l = 0; l < n; ++l) {
+                    const std::size_t j = pw + l;
+                    const float v[4] = {s0[2 * j], s0[2 * j + 1], s1[2 * j], s1[2 * j + 1]};
+                    float m;
+                    const std::size_t i = window4(v, base + 2 * j, ow, &m);
+                    if (sv) sv[j] = float(i);
+                    y[j] = Act::f(m);
+                }
+                continue;
+            }
+            __m512 m = a, off = _mm512_setzero_ps();
+            __mmask16 k = _mm512_cmp_ps_mask(b, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, b);
+            off = _mm512_mask_blend_ps(k, off, _mm512_set1_ps(1.0f));
+            k = _mm512_cmp_ps_mask(c, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, c);
+            off = _mm512_mask_blend_ps(k, off, _mm512_set1_ps(float(ow)));
+            k = _mm512_cmp_ps_mask(d, m, _CMP_GT_OQ);
+            m = _mm512_mask_blend_ps(k, m, d);
+            off = _mm512_mask_blend_ps(k, off, _mm512_set1_ps(float(ow + 1)));
+            const __m512 idx = _mm512_add_ps(_mm512_add_ps(_mm512_set1_ps(float(base + 2 * pw)), iota2), off);
+            typename Vz::type r = Act::template v<Vz>(typename Vz::type(m));
+            _mm512_mask_storeu_ps(y + pw, mo, __m512(r));
+            if (sv) _mm512_mask_storeu_ps(sv + pw, mo, idx);
+        }
+        return;
+    }
+#endif
+    for (; pw < PW; ++pw) {
+        const float v[4] = {s0[2 * pw], s0[2 * pw + 1], s1[2 * pw], s1[2 * pw + 1]};
+        float m;
+        const std::size_t i = window4(v, base + 2 * pw, ow, &m);
+        if (sv) sv[pw] = float(i);
+        y[pw] = Act::f(m);
+    }
+}
 
 /// The maximum of n values at stride s, NaN if any is NaN (as the reference MaxPool). Branch-free
 /// except on NaN.

@@ -190,7 +190,7 @@ struct winograd_f2 {
     /// Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) plus bias, then Act, then Pool (no_pool or a 2x2
     /// stride-2 max pool) into y [Co, ...] of one sample. bias may be null.
     template <class Act, class Pool>
-    static void transform_output(const float* m, const float* bias, float* y) {
+    static void transform_output(const float* m, const float* bias, float* y, float* saved = nullptr) {
         constexpr bool pooled = Pool::K == 2;
         static_assert(Pool::K == 1 || (Pool::K == 2 && Pool::S == 2));
         constexpr std::size_t PH = OH / 2, PW = OW / 2;
@@ -211,14 +211,44 @@ struct winograd_f2 {
                     const auto y10 = s[1][0] + s[1][1] + s[1][2] + b, y11 = s[1][1] - s[1][2] - s[1][3] + b;
                     if constexpr (pooled) {
                         // max is taken before the activation (it is monotone), as the direct path
-                        const auto r = Act::template v<TV>(xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11)));
+                        typename TV::type mx;
+                        [[maybe_unused]] typename TV::type idx;
+                        if constexpr (saves_index<Pool>) {
+                            // the first maximum in window order, and its index in the OH x OW map
+                            // (the values are finite here)
+                            static constexpr std::array<float, TWr + TVw> col2 = [] {
+                                std::array<float, TWr + TVw> c{};
+                                for (std::size_t i = 0; i < c.size(); ++i) c[i] = float(2 * i);
+                                return c;
+                            }();
+                            mx = y00;
+                            auto off = TV::zero();
+                            const auto take = [&](const typename TV::type& c, float o) {
+                                const auto k = c > mx;
+                                mx = xsimd_select(k, c, mx);
+                                off = xsimd_select(k, TV::set1(o), off);
+                            };
+                            take(y01, 1.0f);
+                            take(y10, float(OW));
+                            take(y11, float(OW + 1));
+                            idx = TV::set1(float(2 * th * OW)) + TV::load(col2.data() + j0) + off;
+                        } else {
+                            mx = xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11));
+                        }
+                        const auto r = Act::template v<TV>(mx);
                         float* dst = y + (co * PH + th) * PW + j0;
+                        [[maybe_unused]] float* sdst = saved ? saved + (co * PH + th) * PW + j0 : nullptr;
                         if (j0 + TVw <= PW) {
                             TV::store(dst, r);
+                            if constexpr (saves_index<Pool>) TV::store(sdst, idx);
                         } else if (j0 < PW) {
                             alignas(64) float tmp[TVw];
                             TV::store(tmp, r);
                             std::memcpy(dst, tmp, (PW - j0) * sizeof(float));
+                            if constexpr (saves_index<Pool>) {
+                                TV::store(tmp, idx);
+                                std::memcpy(sdst, tmp, (PW - j0) * sizeof(float));
+                            }
                         }
                     } else {
                         alignas(64) float t[4][TVw];
@@ -345,6 +375,11 @@ private:
     static X xsimd_max(const X& a, const X& b) {
         if constexpr (std::is_same_v<X, float>) return a > b ? a : b;
         else return xsimd::max(a, b);
+    }
+    template <class M, class X>
+    static X xsimd_select(const M& k, const X& a, const X& b) {
+        if constexpr (std::is_same_v<X, float>) return k ? a : b;
+        else return xsimd::select(k, a, b);
     }
 };
 
