@@ -132,6 +132,7 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
     // forward by Winograd from 8 input channels, dX from 8 output channels (see conv.hpp)
     STATIC_REQUIRE((conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wino_fwd && conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wino_dx));
     STATIC_REQUIRE((!conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_fwd && !conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_dx));
+    STATIC_REQUIRE(!conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_dw);
     STATIC_REQUIRE((conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dw && conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dx));
     STATIC_REQUIRE((!conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && !conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));
     STATIC_REQUIRE((!conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_fwd && !conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_dx));

@@ -13,6 +13,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -123,15 +124,18 @@ struct conv_s1 {
     // path's, so a sample that falls back to the direct path (a non-finite value) leaves it intact.
     static constexpr bool wino_fwd = K == 3 && Ci >= 8 && Co >= 8 && OH >= 2 && OW >= 2;
     static constexpr bool wino_dx = K == 3 && P <= 2 && Ci >= 8 && Co >= 8 && H >= 2 && Wd >= 2;
-    using wf = std::conditional_t<wino_fwd, winograd_f2<Ci, Co, H, Wd, P>, void>;
+    // dW by Winograd F(3x3, 2x2) (on the forward's input transform), where the forward uses it:
+    // with 3 input channels (the seed CNN's first layer) its GEMMs are 3 rows deep and latency
+    // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
+    // direct dW there)
+    static constexpr bool wino_dw = wino_fwd;
+    using wf = std::conditional_t<wino_fwd || wino_dw, winograd_f2<Ci, Co, H, Wd, P>, void>;
     using wb = std::conditional_t<wino_dx, winograd_f2<Co, Ci, OH, OW, (P <= 2 ? 2 - P : 0)>, void>;
     template <class Wg>
     static constexpr std::size_t wino_scratch() {
         if constexpr (std::is_void_v<Wg>) return 0;
         else return Wg::scratch_floats;
     }
-    // dW by Winograd F(3x3, 2x2) on the forward's input transform, where the forward uses it
-    static constexpr bool wino_dw = wino_fwd;
     template <class Wg>
     static constexpr std::size_t wino_dw_scratch() {
         if constexpr (std::is_void_v<Wg>) return 0;
@@ -304,16 +308,24 @@ struct conv_s1 {
                 const float* dy = a.dy + n * Co * OH * OW;
                 if constexpr (Pooled) {
                     constexpr std::size_t PQ = (OH / 2) * (OW / 2);
-                    std::fill(dyc, dyc + Co * OH * OW, 0.0f);
                     const float* yp = a.y + n * Co * PQ;
                     const float* gp = a.dy + n * Co * PQ;
                     const float* sp = a.saved + n * Co * PQ;
                     for (std::size_t co = 0; co < Co; ++co)
-                        for (std::size_t j = 0; j < PQ; ++j) {
-                            const float v = yp[co * PQ + j];  // ReLU passes dy where its output is > 0 or NaN
-                            if (v > 0.0f || v != v) dyc[co * OH * OW + static_cast<std::size_t>(sp[co * PQ + j])] += gp[co * PQ + j];
-                        }
+                        unpool2x2_relu<OH, OW>(yp + co * PQ, gp + co * PQ, sp + co * PQ, dyc + co * OH * OW);
                     dy = dyc;
+                    if constexpr (wino_dw)
+                        if (part) {  // dY transposed for the Winograd dW, scattered the same way
+                            constexpr std::size_t CW = 2 * wf::TW, Cop = wf::Cop;
+                            std::fill(wdyt, wdyt + wf::dyt_size, 0.0f);
+                            for (std::size_t co = 0; co < Co; ++co)
+                                for (std::size_t j = 0; j < PQ; ++j) {
+                                    const float v = yp[co * PQ + j];
+                                    const float d = !(v <= 0.0f) ? gp[co * PQ + j] : 0.0f;
+                                    const std::uint32_t i = static_cast<std::uint32_t>(sp[co * PQ + j]);
+                                    wdyt[((i / OW) * CW + i % OW) * Cop + co] = 0.0f + d;
+                                }
+                        }
                 }
                 const float* xn = a.x + n * Ci * H * Wd;
                 bool dx_wino = false;
@@ -330,8 +342,8 @@ struct conv_s1 {
                         for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
                         wf::load_input(xn, wxs);
                         wf::transform_input(wxs, wv);
-                        wf::transform_dy(dy, wdyt, wdyw);
-                        wf::multiply_dw(wv, wdyw, wacc);
+                        if constexpr (!Pooled) wf::transpose_dy(dy, wdyt);  // (pooled: scattered above)
+                        wf::accumulate_dw(wv, wdyt, wdyw, wacc);
                     }
                 } else if (part) {
                     load_padded(xn, xp);

@@ -2,6 +2,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
@@ -139,6 +140,49 @@ inline float window_max(const float* p, std::size_t n, std::size_t s) {
         bad |= v != v;
     }
     return bad ? p[0] * 0.0f + __builtin_nanf("") : m;
+}
+
+/// The backward of ReLU + MaxPool<2> for one channel: d [OH, OW] (dense, every element written)
+/// gets 0 + g where a window's maximum was (sv: its index) and the pooled output y is > 0 or NaN,
+/// else +0: the unfused MaxPool and ReLU backward's bits.
+template <std::size_t OH, std::size_t OW>
+inline void unpool2x2_relu(const float* y, const float* g, const float* sv, float* d) {
+    constexpr std::size_t PH = OH / 2, PW = OW / 2;
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+    if constexpr (simd::vec::width == 16 && OH % 2 == 0 && OW % 2 == 0) {
+        // 16 windows at a time: the gradient goes to one of four vectors by the index's offset in
+        // its window; even and odd columns are interleaved back with one permute each
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        const __m512 iota2 = _mm512_setr_ps(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        const auto mask = [](std::size_t k) { return __mmask16(k >= 16 ? 0xFFFFu : (1u << k) - 1u); };
+        const __m512 zero = _mm512_setzero_ps();
+        for (std::size_t ph = 0; ph < PH; ++ph)
+            for (std::size_t pw = 0; pw < PW; pw += 16) {
+                const std::size_t n = std::min<std::size_t>(16, PW - pw), j = ph * PW + pw;
+                const __mmask16 m = mask(n);
+                const __m512 yv = _mm512_maskz_loadu_ps(m, y + j), gv = _mm512_maskz_loadu_ps(m, g + j);
+                const __m512 code = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + j),
+                                                  _mm512_add_ps(_mm512_set1_ps(float(2 * ph * OW + 2 * pw)), iota2));
+                const __m512 dv = _mm512_add_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(yv, zero, _CMP_NLE_UQ), gv), zero);
+                const auto at = [&](float c) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(code, _mm512_set1_ps(c), _CMP_EQ_OQ), dv); };
+                const __m512 e0 = at(0.0f), o0 = at(1.0f), e1 = at(float(OW)), o1 = at(float(OW + 1));
+                float* r0 = d + 2 * ph * OW + 2 * pw;
+                const __mmask16 ml = mask(2 * n), mh = mask(2 * n > 16 ? 2 * n - 16 : 0);
+                _mm512_mask_storeu_ps(r0, ml, _mm512_permutex2var_ps(e0, lo, o0));
+                _mm512_mask_storeu_ps(r0 + 16, mh, _mm512_permutex2var_ps(e0, hi, o0));
+                _mm512_mask_storeu_ps(r0 + OW, ml, _mm512_permutex2var_ps(e1, lo, o1));
+                _mm512_mask_storeu_ps(r0 + OW + 16, mh, _mm512_permutex2var_ps(e1, hi, o1));
+            }
+        return;
+    }
+#endif
+    std::fill(d, d + OH * OW, 0.0f);
+    for (std::size_t j = 0; j < PH * PW; ++j) {
+        // branch-free: the sign of the output is data, a branch on it mispredicts half the time
+        const float v = !(y[j] <= 0.0f) ? g[j] : 0.0f;
+        d[static_cast<std::uint32_t>(sv[j])] = 0.0f + v;  // windows do not overlap: one write each
+    }
 }
 
 }  // namespace ctnn::cpu_detail
