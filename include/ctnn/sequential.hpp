@@ -30,6 +30,7 @@
 #include "error.hpp"
 #include "fusion.hpp"
 #include "layer.hpp"
+#include "layers/flatten.hpp"
 #include "layers/input.hpp"
 #include "memory.hpp"
 #include "random.hpp"
@@ -180,6 +181,13 @@ public:
             w += param_sizes[i] * shapes[i + 1].height() * shapes[i + 1].width() + shapes[i + 1].size();
         return w;
     }();
+    /// is_view[I]: layer I only reinterprets its input's shape (Flatten); training aliases its
+    /// output to its input and its backward passes the gradient through.
+    static constexpr std::array<bool, depth> is_view = [] {
+        std::array<bool, depth> r{};
+        [&]<std::size_t... I>(std::index_sequence<I...>) { ((r[I] = std::is_same_v<layer_type<I>, Flatten>), ...); }(std::make_index_sequence<depth>{});
+        return r;
+    }();
     /// The first layer that needs a backward pass (layers before it are frozen or parameter-free).
     static constexpr std::size_t first_trainable = [] {
         for (std::size_t i = 0; i < depth; ++i)
@@ -289,7 +297,9 @@ public:
         std::size_t next_buf = 0;
         for_each_layer_reverse([&]<std::size_t I>() {
             constexpr std::size_t group = train_plan<Backend>[I];  // 0: part of an earlier group
-            if constexpr (group > 0) {
+            if constexpr (is_view[I] && I > 0) {
+                return;  // the gradient is the same array, viewed in the input's shape
+            } else if constexpr (group > 0) {
                 // a group is entered here at its first layer, once the layers after it are done;
                 // its own later layers were skipped (group 0), and no stop lies inside a group
                 // whose first layer is trainable (stop is the first trainable layer or 0)
@@ -375,6 +385,10 @@ public:
         if (n <= reserved_batch_) return;
         std::size_t off = 0;
         for (std::size_t i = 1; i <= depth; ++i) {
+            if (i >= 2 && is_view[i - 1]) {  // a Flatten's output is its input, viewed flat: no copy
+                act_offset_[i] = act_offset_[i - 1];
+                continue;
+            }
             act_offset_[i] = off;
             off += align_floats(n * shapes[i].size());
         }

@@ -173,7 +173,7 @@ private:
 
     /// Polls before sleeping on a condition variable (~20-60 us): a training step's kernels come
     /// microseconds apart, and waking a sleeping thread costs tens of microseconds on a VM.
-    static constexpr int spin_limit = 1 << 15;
+    static constexpr int spin_limit = 1 << 18;
 
     std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)
     std::vector<std::thread> workers_;
