@@ -134,7 +134,8 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
     STATIC_REQUIRE((!conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_fwd && !conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_dx));
     STATIC_REQUIRE(!conv_s1<3, 16, 3, 1, Shape<3, 32, 32>>::wino_dw);
     STATIC_REQUIRE((conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dw && conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dx));
-    STATIC_REQUIRE((!conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && !conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));
+    STATIC_REQUIRE((conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));  // F(2x2,5x5)
+    STATIC_REQUIRE((!conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_fwd && !conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_dx));
     STATIC_REQUIRE((!conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_fwd && !conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_dx));
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
@@ -144,6 +145,10 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
             compare_layer<Conv<8, 11, 3, 1, 0>, Shape<8, 6, 13>>(n, 120 + n);   // no padding (dX: padding 2)
             compare_layer<Conv<10, 9, 3, 1, 2>, Shape<10, 5, 4>>(n, 130 + n);   // padding 2 (dX: none)
             compare_layer<Conv<16, 8, 3, 1, 1>, Shape<16, 2, 2>>(n, 150 + n);   // one tile
+            compare_layer<Conv<8, 9, 5, 1, 2>, Shape<8, 9, 11>>(n, 170 + n);    // 5x5: odd rows and columns
+            compare_layer<Conv<9, 8, 5, 1, 0>, Shape<9, 8, 7>>(n, 180 + n);     // 5x5, no padding (dX: 4)
+            compare_layer<Conv<8, 10, 5, 1, 4>, Shape<8, 3, 5>>(n, 190 + n);    // 5x5, padding 4 (dX: none)
+            compare_layer<Conv<12, 8, 5, 1, 2>, Shape<12, 4, 37>>(n, 200 + n);  // 5x5, 19 tiles a row
             compare_layer<Conv<12, 8, 3, 1, 1>, Shape<12, 3, 37>>(n, 140 + n);  // 19 tiles a row: two vectors
         }
     }

@@ -122,15 +122,16 @@ struct conv_s1 {
     // Winograd forward is no faster than the direct one and its dX is 1.4x slower; on the second
     // (16 -> 32) forward is 1.6x and backward 1.5x faster. The Winograd scratch follows the direct
     // path's, so a sample that falls back to the direct path (a non-finite value) leaves it intact.
-    static constexpr bool wino_fwd = K == 3 && Ci >= 8 && Co >= 8 && OH >= 2 && OW >= 2;
-    static constexpr bool wino_dx = K == 3 && P <= 2 && Ci >= 8 && Co >= 8 && H >= 2 && Wd >= 2;
+    static constexpr bool wino_k = K == 3 || K == 5;  // F(2x2, 3x3) and F(2x2, 5x5)
+    static constexpr bool wino_fwd = wino_k && Ci >= 8 && Co >= 8 && OH >= 2 && OW >= 2;
+    static constexpr bool wino_dx = wino_k && P <= K - 1 && Ci >= 8 && Co >= 8 && H >= 2 && Wd >= 2;
     // dW by Winograd F(3x3, 2x2) (on the forward's input transform), where the forward uses it:
     // with 3 input channels (the seed CNN's first layer) its GEMMs are 3 rows deep and latency
     // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
     // direct dW there)
     static constexpr bool wino_dw = wino_fwd;
-    using wf = std::conditional_t<wino_fwd || wino_dw, winograd_f2<Ci, Co, H, Wd, P>, void>;
-    using wb = std::conditional_t<wino_dx, winograd_f2<Co, Ci, OH, OW, (P <= 2 ? 2 - P : 0)>, void>;
+    using wf = std::conditional_t<wino_fwd || wino_dw, winograd<Ci, Co, H, Wd, P, K>, void>;
+    using wb = std::conditional_t<wino_dx, winograd<Co, Ci, OH, OW, (P <= K - 1 ? K - 1 - P : 0), K>, void>;
     template <class Wg>
     static constexpr std::size_t wino_scratch() {
         if constexpr (std::is_void_v<Wg>) return 0;
@@ -289,7 +290,7 @@ struct conv_s1 {
             if constexpr (wino_dx)
                 if (wdx) {
                     wb::transform_weights(
-                        [w](std::size_t ci, std::size_t co, std::size_t a2, std::size_t b2) { return w[co * Kd + ci * KK + (2 - a2) * K + (2 - b2)]; },
+                        [w](std::size_t ci, std::size_t co, std::size_t a2, std::size_t b2) { return w[co * Kd + ci * KK + (K - 1 - a2) * K + (K - 1 - b2)]; },
                         ub);
                     wb::clear_input(ub + wb::u_size);
                 }

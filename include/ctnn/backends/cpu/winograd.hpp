@@ -1,21 +1,23 @@
-// cpu kernel helper: Winograd F(2x2, 3x3) for a 3x3 stride-1 convolution (Lavin and Gray, 2015).
+// cpu kernel helper: Winograd F(2x2, 3x3) and F(2x2, 5x5) for stride-1 convolutions (Lavin and
+// Gray, 2015; the matrices below, checked exactly by tools/winograd_matrices.py).
 //
-// Each 2x2 block of outputs (a "tile") is computed from the 4x4 input patch under it as
+// Each 2x2 block of outputs (a "tile") is computed from the (R+1)x(R+1) input patch under it as
 //     Y = A^T [ (G g G^T) .* (B^T d B) ] A
-// so the 36 multiply-adds per output and input channel of the direct convolution become 16 per
-// tile, i.e. 4 per output: 2.25x fewer. Per sample:
+// so the R*R multiply-adds per output and input channel of the direct convolution become
+// (R+1)^2 / 4: 2.25x fewer for 3x3, 2.8x for 5x5. Per sample:
 //   1. the zero-padded input is stored with even and odd columns apart (xe, xo), so that the
-//      4x4 patches of W neighbouring tiles are read with plain vector loads;
-//   2. input transform: V[xi][ci][t] = (B^T d B)[xi] for the 16 positions xi, tiles t;
-//   3. 16 GEMMs, one per position: M[xi] [Co x T] = U[xi] [Co x Ci] x V[xi] [Ci x T], with the
+//      patches of neighbouring tiles are read with plain vector loads;
+//   2. input transform: V[xi][ci][t] = (B^T d B)[xi] for the A2 = (R+1)^2 positions xi, tiles t;
+//   3. A2 GEMMs, one per position: M[xi] [Co x T] = U[xi] [Co x Ci] x V[xi] [Ci x T], with the
 //      bcast_gemm micro-kernel; U = G g G^T is computed once per call (the weights may change
 //      between calls);
 //   4. output transform Y = A^T M A, plus bias, activation, and, when a 2x2 stride-2 max pool
 //      follows, the maximum of the tile (a tile is exactly one pool window).
-// The transforms only add and subtract (and halve, in G), so the results differ from the direct
-// sum by float rounding only (tests: 1e-5 of the tensor's scale). Non-finite values do not: an
-// Inf or NaN in a patch spreads to the whole tile, and Inf - Inf is NaN. The caller therefore uses
-// this path only for finite weights and checks each sample's input (all_finite) first.
+// The transforms are constant small matrices applied with their zeros skipped (mat_apply), so the
+// results differ from the direct sum by float rounding only (tests: 1e-5 of the tensor's scale).
+// Non-finite values do not: an Inf or NaN in a patch spreads to the whole tile, and Inf - Inf is
+// NaN. The caller therefore uses this path only for finite weights and checks each sample's input
+// (all_finite) first.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -68,55 +70,168 @@ inline bool all_finite(const float* p) {
     return s == 0.0f;
 }
 
-/// Winograd F(2x2, 3x3): Ci -> Co channels, H x Wd input, padding P, stride 1.
-template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P>
-struct winograd_f2 {
-    static constexpr std::size_t OH = H + 2 * P - 2, OW = Wd + 2 * P - 2;
+// ---- the transform matrices ----------------------------------------------------------------
+// F(2, R) with alpha = R + 1 points: y = AT [ (G g) .* (BT d) ] for y_i = sum_k g_k d_(i+k).
+// R = 3: points 0, 1, -1, inf (Lavin and Gray); R = 5: 0, 1, -1, 2, -2, inf (Cook-Toom; checked
+// exactly with rationals by tools/winograd_matrices.py). Each is a type with rows, cols, v.
+template <std::size_t R>
+struct wino_mats;
+template <>
+struct wino_mats<3> {
+    struct AT { static constexpr std::size_t rows = 2, cols = 4; static constexpr float v[2][4] = {{1, 1, 1, 0}, {0, 1, -1, -1}}; };
+    struct G {
+        static constexpr std::size_t rows = 4, cols = 3;
+        static constexpr float v[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
+    };
+    struct BT {
+        static constexpr std::size_t rows = 4, cols = 4;
+        static constexpr float v[4][4] = {{1, 0, -1, 0}, {0, 1, 1, 0}, {0, -1, 1, 0}, {0, 1, 0, -1}};
+    };
+};
+template <>
+struct wino_mats<5> {
+    struct AT {
+        static constexpr std::size_t rows = 2, cols = 6;
+        static constexpr float v[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
+    };
+    struct G {
+        static constexpr std::size_t rows = 6, cols = 5;
+        static constexpr float v[6][5] = {{0.25f, 0, 0, 0, 0},
+                                          {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
+                                          {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
+                                          {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
+                                          {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
+                                          {0, 0, 0, 0, 1}};
+    };
+    struct BT {
+        static constexpr std::size_t rows = 6, cols = 6;
+        static constexpr float v[6][6] = {{4, 0, -5, 0, 1, 0},   {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+                                          {0, -2, -1, 2, 1, 0},  {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+    };
+};
+/// The transpose of a matrix type.
+template <class M>
+struct transposed {
+    static constexpr std::size_t rows = M::cols, cols = M::rows;
+    static constexpr auto v = [] {
+        std::array<std::array<float, M::rows>, M::cols> t{};
+        for (std::size_t i = 0; i < M::rows; ++i)
+            for (std::size_t j = 0; j < M::cols; ++j) t[j][i] = M::v[i][j];
+        return t;
+    }();
+};
+
+/// Row i of M: its common |coefficient| when every non-zero one has the same (then the row is
+/// a signed sum times that), else 0.
+template <class M, std::size_t i>
+constexpr float common_scale() {
+    float g = 0.0f;
+    for (std::size_t j = 0; j < M::cols; ++j) {
+        const float c = M::v[i][j] < 0 ? -M::v[i][j] : M::v[i][j];
+        if (c == 0.0f) continue;
+        if (g == 0.0f) g = c;
+        else if (g != c) return 0.0f;
+    }
+    return g;
+}
+template <class M, std::size_t i>
+constexpr std::size_t first_nonzero() {
+    for (std::size_t j = 0; j < M::cols; ++j)
+        if (M::v[i][j] != 0.0f) return j;
+    return M::cols;
+}
+/// s (+)= c * x for the constant c (g: the row's common scale, divided out; 0: none).
+template <float c, float g, class T>
+[[gnu::always_inline]] inline void mat_term(T& s, const T& x, bool first) {
+    constexpr float k = g != 0.0f ? c / g : c;
+    if constexpr (k == 1.0f) s = first ? x : s + x;
+    else if constexpr (k == -1.0f) s = first ? T(0.0f) - x : s - x;
+    else if constexpr (k != 0.0f) s = first ? x * T(k) : s + x * T(k);
+}
+template <class M, std::size_t i, std::size_t j, class T>
+[[gnu::always_inline]] inline void mat_row(const T* in, T& s) {
+    if constexpr (j < M::cols) {
+        mat_term<M::v[i][j], common_scale<M, i>()>(s, in[j], false);
+        mat_row<M, i, j + 1>(in, s);
+    }
+}
+/// out[i] = sum_j M[i][j] in[j] with the constants folded: zero terms skipped, +-1 as add and
+/// subtract, a row of equal magnitudes as one multiply. in and out: arrays of M::cols and M::rows
+/// values (floats or vectors).
+template <class M, std::size_t i = 0, class T>
+[[gnu::always_inline]] inline void mat_apply(const T* in, T* out) {
+    if constexpr (i < M::rows) {
+        constexpr std::size_t j0 = first_nonzero<M, i>();
+        static_assert(j0 < M::cols, "a transform row of zeros");
+        constexpr float g = common_scale<M, i>();
+        T s = in[j0];
+        mat_term<M::v[i][j0], g>(s, in[j0], true);
+        mat_row<M, i, j0 + 1>(in, s);
+        if constexpr (g != 0.0f && g != 1.0f) s = s * T(g);
+        out[i] = s;
+        mat_apply<M, i + 1>(in, out);
+    }
+}
+
+/// Winograd F(2x2, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1.
+template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P, std::size_t R = 3>
+struct winograd {
+    static constexpr std::size_t A = R + 1, A2 = A * A;  // the transform's size, positions
+    using AT = typename wino_mats<R>::AT;
+    using Am = transposed<AT>;
+    using Gm = typename wino_mats<R>::G;
+    using GT = transposed<Gm>;
+    using BT = typename wino_mats<R>::BT;
+    static constexpr std::size_t OH = H + 2 * P - (R - 1), OW = Wd + 2 * P - (R - 1);
     static constexpr std::size_t TH = (OH + 1) / 2, TW = (OW + 1) / 2, T = TH * TW;
     using TV = simd::vec_for<TW>;  // the transforms' vector: W' tiles of one tile row
     static constexpr std::size_t TVw = TV::width;
     static constexpr std::size_t TWr = (TW + TVw - 1) / TVw * TVw;  // a tile row in whole vectors
-    static constexpr std::size_t PR = 2 * TH + 2;                   // padded rows
-    static constexpr std::size_t RS = TWr + TVw;                    // row stride of xe, xo
+    static constexpr std::size_t PR = 2 * TH + R - 1;               // padded rows
+    static constexpr std::size_t RS = TWr + TVw + A / 2;            // row stride of xe, xo
     static constexpr std::size_t Tp = T + TVw;  // row length of V and M (the last vector may run over)
     using blk = bcast_blocking<Co, T, 15>;
 
     // (co, ci) pairs; the row stride, padded off a multiple of 1 KiB (16 rows a power of two
     // apart share a few cache sets: measured 3x slower)
     static constexpr std::size_t Pn = Co * Ci, Pp = (Pn + W - 1) / W * W + ((Pn + W - 1) / W * W % 256 == 0 ? W : 0);
-    static constexpr std::size_t u_size = align_floats(16 * Pp + 9 * Pp);     // U [16][Pp], then a staging copy
+    static constexpr std::size_t u_size = align_floats(A2 * Pp + R * R * Pp);  // U [A2][Pp], then a staging copy
     static constexpr std::size_t x_size = align_floats(2 * Ci * PR * RS);
-    static constexpr std::size_t v_size = align_floats(16 * Ci * Tp);
-    static constexpr std::size_t m_size = align_floats(16 * Co * Tp);
+    static constexpr std::size_t v_size = align_floats(A2 * Ci * Tp);
+    static constexpr std::size_t m_size = align_floats(A2 * Co * Tp);
     static constexpr std::size_t scratch_floats = u_size + x_size + v_size + m_size;
 
-    /// U[xi][co * Ci + ci] = (G g G^T)[xi] for every (co, ci), g(co, ci, kh, kw) the 3x3 kernel
-    /// (G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1]): the kernels are first copied tap-major, then
-    /// transformed Pn at a time across the vector. Row stride of U: Pp.
-    template <class G>
-    static void transform_weights(const G& g, float* u) {
-        float* k = u + 16 * Pp;  // k[tap][pair]
-        for (std::size_t a = 0; a < 3; ++a)  // tap-major: contiguous stores (measured 4x faster)
-            for (std::size_t b = 0; b < 3; ++b)
+    /// U[xi][co * Ci + ci] = (G g G^T)[xi] for every (co, ci), g(co, ci, kh, kw) the RxR kernel:
+    /// the kernels are first copied tap-major, then transformed Pn at a time across the vector.
+    /// Row stride of U: Pp.
+    template <class Gf>
+    static void transform_weights(const Gf& g, float* u) {
+        float* k = u + A2 * Pp;  // k[tap][pair]
+        #pragma GCC unroll 8
+        for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
+            #pragma GCC unroll 8
+            for (std::size_t b = 0; b < R; ++b)
                 for (std::size_t co = 0; co < Co; ++co)
-                    for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * 3 + b) * Pp + co * Ci + ci] = g(co, ci, a, b);
+                    for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * R + b) * Pp + co * Ci + ci] = g(co, ci, a, b);
         if constexpr (Pp > Pn)
-            for (std::size_t t = 0; t < 9; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
-        const auto half = V::set1(0.5f);
+            for (std::size_t t = 0; t < R * R; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
         for (std::size_t p = 0; p < Pp; p += W) {
-            V::type t[4][3];  // G g
-            for (std::size_t b = 0; b < 3; ++b) {
-                const auto k0 = V::load(k + b * Pp + p), k1 = V::load(k + (3 + b) * Pp + p), k2 = V::load(k + (6 + b) * Pp + p);
-                t[0][b] = k0;
-                t[1][b] = half * (k0 + k1 + k2);
-                t[2][b] = half * (k0 - k1 + k2);
-                t[3][b] = k2;
+            V::type t[A][R];  // G g, column by column
+            #pragma GCC unroll 8
+            for (std::size_t b = 0; b < R; ++b) {
+                V::type col[R], out[A];
+                #pragma GCC unroll 8
+                for (std::size_t a = 0; a < R; ++a) col[a] = V::load(k + (a * R + b) * Pp + p);
+                mat_apply<Gm>(col, out);
+                #pragma GCC unroll 8
+                for (std::size_t a = 0; a < A; ++a) t[a][b] = out[a];
             }
-            for (std::size_t a = 0; a < 4; ++a) {  // (G g) G^T
-                V::store(u + (a * 4 + 0) * Pp + p, t[a][0]);
-                V::store(u + (a * 4 + 1) * Pp + p, half * (t[a][0] + t[a][1] + t[a][2]));
-                V::store(u + (a * 4 + 2) * Pp + p, half * (t[a][0] - t[a][1] + t[a][2]));
-                V::store(u + (a * 4 + 3) * Pp + p, t[a][2]);
+            #pragma GCC unroll 8
+            for (std::size_t a = 0; a < A; ++a) {  // (G g) G^T, row by row
+                V::type out[A];
+                mat_apply<Gm>(t[a], out);
+                #pragma GCC unroll 8
+                for (std::size_t b = 0; b < A; ++b) V::store(u + (a * A + b) * Pp + p, out[b]);
             }
         }
     }
@@ -149,36 +264,39 @@ struct winograd_f2 {
             }
     }
 
-    /// V = B^T d B for every channel and tile (B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]).
+    /// V = B^T d B for every channel and tile.
     static void transform_input(const float* xs, float* v) {
         const float* xe = xs;
         const float* xo = xs + Ci * PR * RS;
         for (std::size_t ci = 0; ci < Ci; ++ci)
             for (std::size_t th = 0; th < TH; ++th)
                 for (std::size_t j0 = 0; j0 < TWr; j0 += TVw) {
-                    typename TV::type c[4][4];
-                    for (std::size_t i = 0; i < 4; ++i) {  // d B for row i of the patch
+                    typename TV::type c[A][A];  // c[i] = B^T (row i of the patch)
+                    #pragma GCC unroll 8
+                    for (std::size_t i = 0; i < A; ++i) {
                         const float* re = xe + (ci * PR + 2 * th + i) * RS + j0;
                         const float* ro = xo + (ci * PR + 2 * th + i) * RS + j0;
-                        const auto e0 = TV::load(re), e1 = TV::load(re + 1), o0 = TV::load(ro), o1 = TV::load(ro + 1);
-                        c[i][0] = e0 - e1;
-                        c[i][1] = o0 + e1;
-                        c[i][2] = e1 - o0;
-                        c[i][3] = o0 - o1;
+                        typename TV::type d[A];  // patch column q: even columns in xe, odd in xo
+                        #pragma GCC unroll 8
+                        for (std::size_t q = 0; q < A; ++q) d[q] = TV::load((q % 2 ? ro : re) + q / 2);
+                        mat_apply<BT>(d, c[i]);
                     }
                     float* dst = v + ci * Tp + th * TW + j0;
-                    for (std::size_t j = 0; j < 4; ++j) {  // B^T (d B)
-                        TV::store(dst + (0 * 4 + j) * Ci * Tp, c[0][j] - c[2][j]);
-                        TV::store(dst + (1 * 4 + j) * Ci * Tp, c[1][j] + c[2][j]);
-                        TV::store(dst + (2 * 4 + j) * Ci * Tp, c[2][j] - c[1][j]);
-                        TV::store(dst + (3 * 4 + j) * Ci * Tp, c[1][j] - c[3][j]);
+                    #pragma GCC unroll 8
+                    for (std::size_t j = 0; j < A; ++j) {  // B^T (d B), column by column
+                        typename TV::type col[A], out[A];
+                        #pragma GCC unroll 8
+                        for (std::size_t i = 0; i < A; ++i) col[i] = c[i][j];
+                        mat_apply<BT>(col, out);
+                        #pragma GCC unroll 8
+                        for (std::size_t i = 0; i < A; ++i) TV::store(dst + (i * A + j) * Ci * Tp, out[i]);
                     }
                 }
     }
 
-    /// M[xi] = U[xi] V[xi] for the 16 positions.
+    /// M[xi] = U[xi] V[xi] for the A2 positions.
     static void multiply(const float* u, const float* v, float* m) {
-        for (std::size_t xi = 0; xi < 16; ++xi) {
+        for (std::size_t xi = 0; xi < A2; ++xi) {
             const float* uk = u + xi * Pp;
             const float* vk = v + xi * Ci * Tp;
             bcast_gemm<T, blk::R, blk::NV, init::zero>(
@@ -187,8 +305,8 @@ struct winograd_f2 {
         }
     }
 
-    /// Y = A^T M A (A^T = [1 1 1 0; 0 1 -1 -1]) plus bias, then Act, then Pool (no_pool or a 2x2
-    /// stride-2 max pool) into y [Co, ...] of one sample. bias may be null.
+    /// Y = A^T M A plus bias, then Act, then Pool (no_pool or a 2x2 stride-2 max pool) into
+    /// y [Co, ...] of one sample. bias may be null.
     template <class Act, class Pool>
     static void transform_output(const float* m, const float* bias, float* y, float* saved = nullptr) {
         constexpr bool pooled = Pool::K == 2;
@@ -200,15 +318,20 @@ struct winograd_f2 {
             for (std::size_t th = 0; th < rows; ++th)
                 for (std::size_t j0 = 0; j0 < TWr; j0 += TVw) {
                     const float* src = m + co * Tp + th * TW + j0;
-                    typename TV::type s[2][4];
-                    for (std::size_t j = 0; j < 4; ++j) {  // A^T M
-                        const auto m0 = TV::load(src + (0 * 4 + j) * Co * Tp), m1 = TV::load(src + (1 * 4 + j) * Co * Tp),
-                                   m2 = TV::load(src + (2 * 4 + j) * Co * Tp), m3 = TV::load(src + (3 * 4 + j) * Co * Tp);
-                        s[0][j] = m0 + m1 + m2;
-                        s[1][j] = m1 - m2 - m3;
+                    typename TV::type s[2][A];  // A^T M, column by column
+                    #pragma GCC unroll 8
+                    for (std::size_t j = 0; j < A; ++j) {
+                        typename TV::type col[A], out[2];
+                        #pragma GCC unroll 8
+                        for (std::size_t i = 0; i < A; ++i) col[i] = TV::load(src + (i * A + j) * Co * Tp);
+                        mat_apply<AT>(col, out);
+                        s[0][j] = out[0];
+                        s[1][j] = out[1];
                     }
-                    const auto y00 = s[0][0] + s[0][1] + s[0][2] + b, y01 = s[0][1] - s[0][2] - s[0][3] + b;
-                    const auto y10 = s[1][0] + s[1][1] + s[1][2] + b, y11 = s[1][1] - s[1][2] - s[1][3] + b;
+                    typename TV::type r0[2], r1[2];  // (A^T M) A
+                    mat_apply<AT>(s[0], r0);
+                    mat_apply<AT>(s[1], r1);
+                    const auto y00 = r0[0] + b, y01 = r0[1] + b, y10 = r1[0] + b, y11 = r1[1] + b;
                     if constexpr (pooled) {
                         // max is taken before the activation (it is monotone), as the direct path
                         typename TV::type mx;
@@ -285,10 +408,10 @@ struct winograd_f2 {
     // DY is formed and consumed TB tiles at a time, so its 16 planes (TB x Cop each) stay in L1;
     // their stride is kept off multiples of 1 KiB (16 streams 4 KiB apart share one set of cache
     // lines: measured 5x slower on whole planes).
-    static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>(4, 384 / Cop));
+    static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>(16, 2048 / Cop));
     static constexpr std::size_t DS = TB * Cop + ((TB * Cop) % 256 == 0 ? 16 : 0);
-    static constexpr std::size_t dyw_size = align_floats(16 * DS);
-    static constexpr std::size_t acc_size = align_floats(16 * Ci * Cop);
+    static constexpr std::size_t dyw_size = align_floats(A2 * DS);
+    static constexpr std::size_t acc_size = align_floats(A2 * Ci * Cop);
     static constexpr std::size_t dw_scratch_floats = x_size + v_size + dyt_size + dyw_size + acc_size;
     using dw_blk = bcast_blocking<Ci, Cop>;
 
@@ -316,28 +439,30 @@ struct winograd_f2 {
             const std::size_t th = t / TW, tw = t % TW;
             for (std::size_t c0 = 0; c0 < Cop; c0 += W) {
                 const float* d = dyt + ((2 * th) * CW + 2 * tw) * Cop + c0;
-                const auto d00 = V::load(d), d01 = V::load(d + Cop), d10 = V::load(d + CW * Cop), d11 = V::load(d + CW * Cop + Cop);
-                // columns: e[i] = A (d[i][0], d[i][1])
-                const V::type e0[4] = {d00, d00 + d01, d00 - d01, V::zero() - d01};
-                const V::type e1[4] = {d10, d10 + d11, d10 - d11, V::zero() - d11};
+                const V::type d0[2] = {V::load(d), V::load(d + Cop)}, d1[2] = {V::load(d + CW * Cop), V::load(d + CW * Cop + Cop)};
+                V::type e[2][A];  // e[i] = A (row i of the tile)
+                mat_apply<Am>(d0, e[0]);
+                mat_apply<Am>(d1, e[1]);
                 float* o = dyw + (t - t0) * Cop + c0;
-                for (std::size_t q = 0; q < 4; ++q) {  // rows
-                    V::store(o + (0 * 4 + q) * DS, e0[q]);
-                    V::store(o + (1 * 4 + q) * DS, e0[q] + e1[q]);
-                    V::store(o + (2 * 4 + q) * DS, e0[q] - e1[q]);
-                    V::store(o + (3 * 4 + q) * DS, V::zero() - e1[q]);
+                #pragma GCC unroll 8
+                for (std::size_t q = 0; q < A; ++q) {  // A (e column q)
+                    const V::type col[2] = {e[0][q], e[1][q]};
+                    V::type out[A];
+                    mat_apply<Am>(col, out);
+                    #pragma GCC unroll 8
+                    for (std::size_t p = 0; p < A; ++p) V::store(o + (p * A + q) * DS, out[p]);
                 }
             }
         }
     }
 
-    /// acc[xi] += V[xi] DY[xi] for the 16 positions, over one sample's tiles: V from
+    /// acc[xi] += V[xi] DY[xi] for the A2 positions, over one sample's tiles: V from
     /// transform_input, dyt its dY transposed; dyw: scratch.
     static void accumulate_dw(const float* v, const float* dyt, float* dyw, float* acc) {
         for (std::size_t t0 = 0; t0 < T; t0 += TB) {
             const std::size_t nt = std::min(TB, T - t0);
             transform_dyt(dyt, dyw, t0, nt);
-            for (std::size_t xi = 0; xi < 16; ++xi) {
+            for (std::size_t xi = 0; xi < A2; ++xi) {
                 const float* vk = v + xi * Ci * Tp + t0;
                 const float* dk = dyw + xi * DS;
                 bcast_gemm<Cop, dw_blk::R, dw_blk::NV, init::accumulate>(
@@ -352,18 +477,22 @@ struct winograd_f2 {
     static void finish_dw(const float* acc, const Add& add) {
         for (std::size_t ci = 0; ci < Ci; ++ci)
             for (std::size_t co = 0; co < Co; ++co) {
-                float m[4][4];
-                for (std::size_t xi = 0; xi < 16; ++xi) m[xi / 4][xi % 4] = acc[(xi * Ci + ci) * Cop + co];
-                float t[3][4];  // G^T m, G^T = [1 .5 .5 0; 0 .5 -.5 0; 0 .5 .5 1]
-                for (std::size_t q = 0; q < 4; ++q) {
-                    t[0][q] = m[0][q] + 0.5f * (m[1][q] + m[2][q]);
-                    t[1][q] = 0.5f * (m[1][q] - m[2][q]);
-                    t[2][q] = 0.5f * (m[1][q] + m[2][q]) + m[3][q];
+                float t[R][A];  // G^T m, column by column
+                #pragma GCC unroll 8
+                for (std::size_t q = 0; q < A; ++q) {
+                    float col[A], out[R];
+                    #pragma GCC unroll 8
+                    for (std::size_t p = 0; p < A; ++p) col[p] = acc[((p * A + q) * Ci + ci) * Cop + co];
+                    mat_apply<GT>(col, out);
+                    #pragma GCC unroll 8
+                    for (std::size_t a = 0; a < R; ++a) t[a][q] = out[a];
                 }
-                for (std::size_t a = 0; a < 3; ++a) {  // (G^T m) G
-                    add(co, ci, a, 0, t[a][0] + 0.5f * (t[a][1] + t[a][2]));
-                    add(co, ci, a, 1, 0.5f * (t[a][1] - t[a][2]));
-                    add(co, ci, a, 2, 0.5f * (t[a][1] + t[a][2]) + t[a][3]);
+                #pragma GCC unroll 8
+                for (std::size_t a = 0; a < R; ++a) {  // (G^T m) G, row by row
+                    float out[R];
+                    mat_apply<GT>(t[a], out);
+                    #pragma GCC unroll 8
+                    for (std::size_t b = 0; b < R; ++b) add(co, ci, a, b, out[b]);
                 }
             }
     }
