@@ -136,6 +136,8 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
     STATIC_REQUIRE((conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dw && conv_s1<8, 11, 3, 0, Shape<8, 6, 13>>::wino_dx));
     STATIC_REQUIRE((conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));  // F(2x2,5x5)
     STATIC_REQUIRE((!conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_fwd && !conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_dx));
+    STATIC_REQUIRE((conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wf::tr && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wf::tr));
+    STATIC_REQUIRE((!conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wf::tr));
     STATIC_REQUIRE((!conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_fwd && !conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_dx));
     const thread_count_guard guard;
     for (std::size_t threads : {1, 2}) {
@@ -149,6 +151,8 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
             compare_layer<Conv<9, 8, 5, 1, 0>, Shape<9, 8, 7>>(n, 180 + n);     // 5x5, no padding (dX: 4)
             compare_layer<Conv<8, 10, 5, 1, 4>, Shape<8, 3, 5>>(n, 190 + n);    // 5x5, padding 4 (dX: none)
             compare_layer<Conv<12, 8, 5, 1, 2>, Shape<12, 4, 37>>(n, 200 + n);  // 5x5, 19 tiles a row
+            compare_layer<Conv<8, 16, 3, 1, 1>, Shape<8, 9, 7>>(n, 210 + n);    // 20 tiles, 16 channels: GEMMs transposed
+            compare_layer<Conv<16, 32, 5, 1, 2>, Shape<16, 7, 7>>(n, 220 + n);  // the same for 5x5 (and dX)
             compare_layer<Conv<12, 8, 3, 1, 1>, Shape<12, 3, 37>>(n, 140 + n);  // 19 tiles a row: two vectors
         }
     }
@@ -312,6 +316,10 @@ using SeedNet = Sequential<Input<3, 32, 32>, Conv<3, 16, 3, 1, 1>, ReLU, MaxPool
 // Winograd convolutions with fused ReLU + 2x2 pool on odd maps, and with ReLU alone
 using WinoNet = Sequential<Input<9, 9, 11>, Conv<9, 10, 3, 1, 1>, ReLU, MaxPool<2>, Conv<10, 8, 3, 1, 0>, ReLU, Flatten,
                            Linear<48, 3>>;
+// Winograd with the GEMMs transposed (tiles not a whole vector, channels a whole vector), 5x5
+// after 3x3, odd maps, pooled and not
+using WinoNetT = Sequential<Input<8, 9, 7>, Conv<8, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 32, 5, 1, 2>, ReLU,
+                            Flatten, Linear<384, 5>>;
 }  // namespace
 
 TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numbers", "[simd][fusion]") {
@@ -336,6 +344,7 @@ TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numb
         };
         check_net.template operator()<FuseNet>();
         check_net.template operator()<WinoNet>();
+        check_net.template operator()<WinoNetT>();
         check_net.template operator()<SeedNet>();
     }
 }
@@ -391,6 +400,7 @@ TEST_CASE("cpu training fusion: Conv+ReLU+MaxPool<2> forward and backward give t
         for (bool special : {false, true}) {
             compare.template operator()<SeedNet>(3, 40, special);
             compare.template operator()<WinoNet>(5, 41, special);
+            compare.template operator()<WinoNetT>(3, 43, special);
             compare.template operator()<FuseNet>(2, 42, special);
         }
     }

@@ -237,9 +237,7 @@ struct conv_s1 {
                 continue;
             }
             wf::load_input(xn, xs);
-            wf::transform_input(xs, v);
-            wf::multiply(u, v, m);
-            wf::template transform_output<Act, Pool>(m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
+            wf::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
         }
     }
 
@@ -371,9 +369,7 @@ struct conv_s1 {
                         float* v = xs + wb::x_size;
                         float* m = v + wb::v_size;
                         wb::load_input(dy, xs);
-                        wb::transform_input(xs, v);
-                        wb::multiply(ub, v, m);
-                        wb::template transform_output<identity, no_pool>(m, nullptr, a.dx + n * Ci * H * Wd);
+                        wb::template run_sample<identity, no_pool>(ub, xs, v, m, nullptr, a.dx + n * Ci * H * Wd, nullptr);
                         continue;
                     }
                 if (a.dx) {
