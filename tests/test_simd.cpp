@@ -406,6 +406,34 @@ TEST_CASE("cpu training fusion: Conv+ReLU+MaxPool<2> forward and backward give t
     }
 }
 
+TEST_CASE("zero_grad: the next backward overwrites the gradients, later ones add to them", "[simd][train]") {
+    const thread_count_guard guard;
+    set_num_threads(2);
+    SeedNet net(7);
+    const std::size_t n = 4;
+    const auto x = random_vec(n * SeedNet::input_size, 8);
+    const auto dy = random_vec(n * SeedNet::output_size, 9);
+    for (float& g : net.grads()) g = 1e6f;  // stale values a missed overwrite would keep
+    net.zero_grad();
+    for (float g : net.grads()) REQUIRE(g == 0.0f);  // read as zeros
+    for (float& g : net.grads()) g = 1e6f;
+    net.zero_grad();
+    net.forward_train(x.data(), n);
+    net.backward(dy.data());
+    const std::vector<float> once(net.grads().begin(), net.grads().end());
+    net.forward_train<reference>(x.data(), n);
+    net.zero_grad();
+    net.backward<reference>(dy.data());
+    check_close(once, std::vector<float>(net.grads().begin(), net.grads().end()), "first backward after zero_grad");
+    net.zero_grad();
+    net.forward_train(x.data(), n);
+    net.backward(dy.data());
+    net.backward(dy.data());  // no zero_grad: accumulates
+    std::vector<float> twice(once.size());
+    for (std::size_t i = 0; i < once.size(); ++i) twice[i] = 2.0f * once[i];
+    check_close(std::vector<float>(net.grads().begin(), net.grads().end()), twice, "two backwards");
+}
+
 namespace {
 /// Gradients after forward_train + backward with the default (cpu) backend.
 template <class Net>

@@ -44,7 +44,17 @@ struct backward_args {
     float* dparams = nullptr;        // gradient of params, same layout; null: frozen layer
     const float* buffers = nullptr;
     const float* saved = nullptr;    // what forward kept
+    // dparams hold stale values to be overwritten, not added to (a training step's first
+    // backward after zero_grad). Set only for kernels that declare overwrites_dparams = true;
+    // others are given zeroed dparams.
+    bool overwrite_dparams = false;
 };
+
+namespace detail {
+/// Whether kernel K honours backward_args::overwrite_dparams.
+template <class K>
+inline constexpr bool overwrites_dparams = requires { requires K::overwrites_dparams; };
+}  // namespace detail
 
 /// The kernel of Layer for input shape In on Backend. Not specialized: falls back.
 template <class Layer, class In, class Backend>

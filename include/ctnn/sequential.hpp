@@ -315,32 +315,34 @@ public:
                 a.dparams = trainable[I] ? grads_.data() + grad_offset[I] : nullptr;
                 a.buffers = buffers_.data() + buffer_offset[I];
                 a.saved = train_.data() + saved_offset_[I + group - 1];
-                if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::backward(a);
-                else fusion_at<Backend, I>::backward(a);
+                using K = std::conditional_t<group == 1, kernel_for<layer_type<I>, shape_at<I>, Backend>, fusion_at<Backend, I>>;
+                if (a.dparams && grads_stale_) {  // the first backward since zero_grad
+                    if constexpr (detail::overwrites_dparams<K>) a.overwrite_dparams = true;
+                    else std::fill(a.dparams, a.dparams + grad_sizes[I], 0.0f);
+                }
+                K::backward(a);
                 g = a.dx;
             }
         });
+        grads_stale_ = false;
     }
 
-    void zero_grad() {
-        const std::size_t T = tasks_for(num_threads(), double(grad_count) * 4.0);  // memory-bound: split large nets
-        parallel_for(T, [&](std::size_t t) {
-            const range r = split(grad_count, t, T, 16);
-            std::fill(grads_.data() + r.begin, grads_.data() + r.end, 0.0f);
-        });
-    }
+    /// Sets every gradient to zero. Lazily: the next backward writes the gradients instead of
+    /// adding to them (kernels that cannot get zeroed memory), which saves a pass over them;
+    /// grads() reads zeros until then.
+    void zero_grad() { grads_stale_ = true; }
 
     // ---- storage -----------------------------------------------------------------------------
 
     std::span<float> params() { return {params_.data(), param_count}; }
     std::span<const float> params() const { return {params_.data(), param_count}; }
-    std::span<float> grads() { return {grads_.data(), grad_count}; }
-    std::span<const float> grads() const { return {grads_.data(), grad_count}; }
+    std::span<float> grads() { return {materialized_grads(), grad_count}; }
+    std::span<const float> grads() const { return {materialized_grads(), grad_count}; }
     std::span<float> buffers() { return {buffers_.data(), buffer_count}; }
     std::span<const float> buffers() const { return {buffers_.data(), buffer_count}; }
     /// Layer I's parameters (in the order of its params() list) and gradients.
     std::span<float> params(std::size_t layer) { return {params_.data() + param_offset[layer], param_sizes[layer]}; }
-    std::span<float> grads(std::size_t layer) { return {grads_.data() + grad_offset[layer], grad_sizes[layer]}; }
+    std::span<float> grads(std::size_t layer) { return {materialized_grads() + grad_offset[layer], grad_sizes[layer]}; }
     rng& generator() { return gen_; }
 
     /// Calls f(name, desc, data, kind) for every tensor, in PyTorch's state_dict order; names are
@@ -468,8 +470,22 @@ private:
         return r;
     }
     float* activation(std::size_t i) { return train_.data() + act_offset_[i]; }
+    /// The gradient block, zeroed first if zero_grad was called since the last backward.
+    float* materialized_grads() const {
+        float* g = const_cast<float*>(grads_.data());
+        if (grads_stale_) {
+            const std::size_t T = tasks_for(num_threads(), double(grad_count) * 4.0);  // memory-bound: split large nets
+            parallel_for(T, [&](std::size_t t) {
+                const range r = split(grad_count, t, T, 16);
+                std::fill(g + r.begin, g + r.end, 0.0f);
+            });
+            grads_stale_ = false;
+        }
+        return g;
+    }
 
     aligned_floats params_, grads_, buffers_;
+    mutable bool grads_stale_ = false;  // zero_grad was called and no backward has run since
     std::size_t work_slots_;  // threads the inference workspace has room for
     aligned_floats work_;     // inference: two tiles of max_activation per thread
     aligned_floats train_;  // training: activations, saved state, gradient ping-pong

@@ -340,9 +340,8 @@ struct conv_s1 {
                     if constexpr (wino_dw) {
                         for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
                         wf::load_input(xn, wxs);
-                        wf::transform_input(wxs, wv);
                         if constexpr (!Pooled) wf::transpose_dy(dy, wdyt);  // (pooled: scattered above)
-                        wf::accumulate_dw(wv, wdyt, wdyw, wacc);
+                        wf::accumulate_dw(wxs, wv, wdyt, wdyw, wacc);
                     }
                 } else if (part) {
                     load_padded(xn, xp);
@@ -395,11 +394,11 @@ struct conv_s1 {
                 for (std::size_t k = 0; k < Kd; ++k) {
                     float s = parts[k * Copad + co];
                     for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + k * Copad + co];
-                    dw[co * Kd + k] += s;
+                    dw[co * Kd + k] = (a.overwrite_dparams ? 0.0f : dw[co * Kd + k]) + s;
                 }
                 float s = parts[Kd * Copad + co];
                 for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + Kd * Copad + co];
-                db[co] += s;
+                db[co] = (a.overwrite_dparams ? 0.0f : db[co]) + s;
             }
         }
     }
@@ -414,6 +413,7 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> {
     using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
     static constexpr std::size_t scratch_floats = impl::scratch_floats;
     static constexpr std::size_t shared_floats_per_task = impl::shared_floats_per_task;
+    static constexpr bool overwrites_dparams = true;
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
     static void backward(const backward_args& a) { impl::template backward<false>(a); }
 };
@@ -436,6 +436,7 @@ struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> {
     /// Training too, for the 2x2 stride-2 pool: the forward keeps the conv output only in scratch
     /// (saving the pool's argmax indices), the backward forms dY from them (fusion.hpp).
     static constexpr std::size_t train_layers = PK == 2 && PS == 2 && impl::OH >= 2 && impl::OW >= 2 ? 3 : 0;
+    static constexpr bool overwrites_dparams = true;
     static void forward_train(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool_saving>(a); }
     static void backward(const backward_args& a) { impl::template backward<true>(a); }
 };

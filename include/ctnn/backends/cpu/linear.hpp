@@ -173,11 +173,12 @@ struct linear_impl {
                     r.begin, r.end, O, [dy = a.dy](std::size_t m, std::size_t k) { return dy[m * O + k]; },
                     [w](std::size_t k) { return w + k * I; }, a.dx, I);
             }
-            if (a.dparams) {
+            if (a.dparams) {  // (over zeros, init::zero gives the same bits without reading dW)
                 const range r = split(O, t, T, bb::R);
-                bcast_gemm<I, bb::R, bb::NV, init::accumulate, false>(
-                    r.begin, r.end, n, [dy = a.dy](std::size_t m, std::size_t k) { return dy[k * O + m]; },
-                    [x = a.x](std::size_t k) { return x + k * I; }, a.dparams, I);
+                const auto A = [dy = a.dy](std::size_t m, std::size_t k) { return dy[k * O + m]; };
+                const auto B = [x = a.x](std::size_t k) { return x + k * I; };
+                if (a.overwrite_dparams) bcast_gemm<I, bb::R, bb::NV, init::zero, false>(r.begin, r.end, n, A, B, a.dparams, I);
+                else bcast_gemm<I, bb::R, bb::NV, init::accumulate, false>(r.begin, r.end, n, A, B, a.dparams, I);
             }
         });
         if (a.dparams) {
@@ -185,7 +186,7 @@ struct linear_impl {
             for (std::size_t o = 0; o < O; ++o) {
                 float s = 0.0f;
                 for (std::size_t i = 0; i < n; ++i) s += a.dy[i * O + o];
-                db[o] += s;
+                db[o] = (a.overwrite_dparams ? 0.0f : db[o]) + s;
             }
         }
     }
@@ -199,6 +200,7 @@ template <std::size_t I, std::size_t O, class In>
 struct kernel<Linear<I, O>, In, cpu> {
     using impl = cpu_detail::linear_impl<I, O>;
     static constexpr std::size_t scratch_floats = impl::scratch_floats, shared_floats_per_task = 0;
+    static constexpr bool overwrites_dparams = true;
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity>(a); }
     static void backward(const backward_args& a) { impl::backward(a); }
 };

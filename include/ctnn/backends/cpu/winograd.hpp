@@ -511,10 +511,10 @@ struct winograd {
     // vector. finish_dw applies G^T . G once per task.
     static constexpr std::size_t Cop = (Co + W - 1) / W * W;
     static constexpr std::size_t dyt_size = align_floats(2 * TH * 2 * TW * Cop);  // dY [row, col, co]
-    // DY is formed and consumed TB tiles at a time, so its 16 planes (TB x Cop each) stay in L1;
-    // their stride is kept off multiples of 1 KiB (16 streams 4 KiB apart share one set of cache
-    // lines: measured 5x slower on whole planes).
-    static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>(16, 2048 / Cop));
+    // DY is formed and consumed about TB tiles (whole tile rows) at a time, so its A2 planes
+    // (TB x Cop each) stay in cache; their stride is kept off multiples of 1 KiB (16 streams
+    // 4 KiB apart share one set of cache lines: measured 5x slower on whole planes).
+    static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>({16, 2048 / Cop, TW}));  // >= one tile row
     static constexpr std::size_t DS = TB * Cop + ((TB * Cop) % 256 == 0 ? 16 : 0);
     static constexpr std::size_t dyw_size = align_floats(A2 * DS);
     static constexpr std::size_t acc_size = align_floats(A2 * Ci * Cop);
@@ -562,14 +562,17 @@ struct winograd {
         }
     }
 
-    /// acc[xi] += V[xi] DY[xi] for the A2 positions, over one sample's tiles: V from
-    /// transform_input, dyt its dY transposed; dyw: scratch.
-    static void accumulate_dw(const float* v, const float* dyt, float* dyw, float* acc) {
-        for (std::size_t t0 = 0; t0 < T; t0 += TB) {
-            const std::size_t nt = std::min(TB, T - t0);
+    /// acc[xi] += V[xi] DY[xi] for the A2 positions, over one sample's tiles, a few tile rows
+    /// at a time (the input transform and DY for those rows only, so they stay in cache): xs the
+    /// sample's input planes, dyt its dY transposed; v and dyw: scratch.
+    static constexpr std::size_t CHd = std::max<std::size_t>(1, TB / TW);
+    static void accumulate_dw(const float* xs, float* v, const float* dyt, float* dyw, float* acc) {
+        for (std::size_t th0 = 0; th0 < TH; th0 += CHd) {
+            const std::size_t th1 = std::min(TH, th0 + CHd), t0 = th0 * TW, nt = (th1 - th0) * TW;
+            transform_input(xs, v, th0, th1);
             transform_dyt(dyt, dyw, t0, nt);
             for (std::size_t xi = 0; xi < A2; ++xi) {
-                const float* vk = v + xi * Ci * Tp + t0;
+                const float* vk = v + xi * Ci * Tp;
                 const float* dk = dyw + xi * DS;
                 bcast_gemm<Cop, dw_blk::R, dw_blk::NV, init::accumulate>(
                     0, Ci, nt, [vk](std::size_t r, std::size_t k) { return vk[r * Tp + k]; },
