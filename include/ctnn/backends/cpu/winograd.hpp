@@ -140,9 +140,11 @@ constexpr std::size_t first_nonzero() {
         if (M::v[i][j] != 0.0f) return j;
     return M::cols;
 }
-/// s (+)= c * x for the constant c (g: the row's common scale, divided out; 0: none).
-template <float c, float g, class T>
+/// s (+)= M[i][j] * x, the row's common scale divided out (no float template arguments: clang 14
+/// and nvcc do not take them).
+template <class M, std::size_t i, std::size_t j, class T>
 [[gnu::always_inline]] inline void mat_term(T& s, const T& x, bool first) {
+    constexpr float c = M::v[i][j], g = common_scale<M, i>();
     constexpr float k = g != 0.0f ? c / g : c;
     if constexpr (k == 1.0f) s = first ? x : s + x;
     else if constexpr (k == -1.0f) s = first ? T(0.0f) - x : s - x;
@@ -151,7 +153,7 @@ template <float c, float g, class T>
 template <class M, std::size_t i, std::size_t j, class T>
 [[gnu::always_inline]] inline void mat_row(const T* in, T& s) {
     if constexpr (j < M::cols) {
-        mat_term<M::v[i][j], common_scale<M, i>()>(s, in[j], false);
+        mat_term<M, i, j>(s, in[j], false);
         mat_row<M, i, j + 1>(in, s);
     }
 }
@@ -165,7 +167,7 @@ template <class M, std::size_t i = 0, class T>
         static_assert(j0 < M::cols, "a transform row of zeros");
         constexpr float g = common_scale<M, i>();
         T s = in[j0];
-        mat_term<M::v[i][j0], g>(s, in[j0], true);
+        mat_term<M, i, j0>(s, in[j0], true);
         mat_row<M, i, j0 + 1>(in, s);
         if constexpr (g != 0.0f && g != 1.0f) s = s * T(g);
         out[i] = s;
