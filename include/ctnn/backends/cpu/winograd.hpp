@@ -360,16 +360,8 @@ struct winograd {
                                 for (std::size_t i = 0; i < c.size(); ++i) c[i] = float(2 * i);
                                 return c;
                             }();
-                            mx = y00;
-                            auto off = TV::zero();
-                            const auto take = [&](const typename TV::type& c, float o) {
-                                const auto k = c > mx;
-                                mx = xsimd_select(k, c, mx);
-                                off = xsimd_select(k, TV::set1(o), off);
-                            };
-                            take(y01, 1.0f);
-                            take(y10, float(OW));
-                            take(y11, float(OW + 1));
+                            typename TV::type off;
+                            window_argmax<TV>(y00, y01, y10, y11, mx, off);
                             idx = TV::set1(float(2 * th * OW)) + TV::load(col2.data() + j0) + off;
                         } else {
                             mx = xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11));
@@ -465,14 +457,7 @@ struct winograd {
                         // the first maximum in window order (the values are finite here), then Act
                         auto mx = y00, off = V::zero();
                         if constexpr (saves_index<Pool>) {
-                            const auto take = [&](const V::type& c, float o) {
-                                const auto k = c > mx;
-                                mx = xsimd_select(k, c, mx);
-                                off = xsimd_select(k, V::set1(o), off);
-                            };
-                            take(y01, 1.0f);
-                            take(y10, float(OW));
-                            take(y11, float(OW + 1));
+                            window_argmax<V>(y00, y01, y10, y11, mx, off);
                         } else {
                             mx = xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11));
                         }
@@ -628,12 +613,32 @@ private:
     template <class X>
     static X xsimd_max(const X& a, const X& b) {
         if constexpr (std::is_same_v<X, float>) return a > b ? a : b;
+#ifndef CTNN_NO_SIMD
         else return xsimd::max(a, b);
+#endif
+    }
+    /// The first maximum of a tile's four outputs in window order (finite values), and its
+    /// offset in the OH x OW map (0, 1, OW or OW + 1), lane by lane.
+    template <class Vt>
+    static void window_argmax(const typename Vt::type& y00, const typename Vt::type& y01, const typename Vt::type& y10,
+                              const typename Vt::type& y11, typename Vt::type& mx, typename Vt::type& off) {
+        mx = y00;
+        off = Vt::zero();
+        const auto take = [&](const typename Vt::type& c, float o) {
+            const auto k = c > mx;
+            mx = xsimd_select(k, c, mx);
+            off = xsimd_select(k, Vt::set1(o), off);
+        };
+        take(y01, 1.0f);
+        take(y10, float(OW));
+        take(y11, float(OW + 1));
     }
     template <class M, class X>
     static X xsimd_select(const M& k, const X& a, const X& b) {
         if constexpr (std::is_same_v<X, float>) return k ? a : b;
+#ifndef CTNN_NO_SIMD
         else return xsimd::select(k, a, b);
+#endif
     }
 };
 
