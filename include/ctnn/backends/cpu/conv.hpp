@@ -115,8 +115,8 @@ struct conv_s1 {
     static constexpr std::size_t bwd_scratch =
         xp_size + xc_size + align_floats(Co * L) + align_floats(Ci * Qpad) + align_floats(Nd * Copad);
 
-    // Winograd F(2x2, 3x3) (winograd.hpp) for 3x3 kernels with at least 8 input and output
-    // channels: the forward pass, dX (the full correlation of dY with the flipped kernels) and dW.
+    // Winograd F(2x2, 3x3) and F(2x2, 5x5) (winograd.hpp) for 3x3 and 5x5 kernels with at least
+    // 8 input and output channels: the forward pass, dX (the full correlation of dY with the flipped kernels) and dW.
     // Its GEMMs are Co x Ci (forward), Ci x Co (dX) and Ci x Co (dW) per tile position, so with
     // few channels they starve: measured on the seed CNN's first layer (3 -> 16, batch 32), the
     // Winograd forward is no faster than the direct one and its dX is 1.4x slower; on the second

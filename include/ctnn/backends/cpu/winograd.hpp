@@ -489,12 +489,12 @@ struct winograd {
             }
     }
 
-    // ---- the weight gradient, by Winograd F(3x3, 2x2) ----------------------------------------
-    // dW[co, ci] = sum over tiles of the 3x3 correlation of the 4x4 input patch with the 2x2 dY
+    // ---- the weight gradient, by Winograd F(RxR, 2x2) ----------------------------------------
+    // dW[co, ci] = sum over tiles of the RxR correlation of the AxA input patch with the 2x2 dY
     // tile; by the same identity as above (its transpose),
     //     dW = G^T [ sum_t (A dY_t A^T) .* (B^T x_t B) ] G,
     // so the input transform is the forward one, and the sum over tiles (and over a task's
-    // samples) is 16 GEMMs acc[xi] [Ci x Co] += V[xi] [Ci x T] x DY[xi] [T x Co], Co across the
+    // samples) is A2 GEMMs acc[xi] [Ci x Co] += V[xi] [Ci x T] x DY[xi] [T x Co], Co across the
     // vector. finish_dw applies G^T . G once per task.
     static constexpr std::size_t Cop = (Co + W - 1) / W * W;
     static constexpr std::size_t dyt_size = align_floats(2 * TH * 2 * TW * Cop);  // dY [row, col, co]
