@@ -74,6 +74,25 @@ void compare_layer(std::size_t n, std::uint64_t seed, bool exact = false) {
         check_close(got.dx, ref.dx, "dx");
         if (np) check_close(got.dp, ref.dp, "dparams (accumulated)");
     }
+    using Kc = kernel_for<L, In, cpu>;
+    if constexpr (detail::overwrites_dparams<Kc>) {
+        // the first backward after zero_grad: the gradient is written over stale values (NaN
+        // here), into 64-byte aligned memory (where large layers use streaming stores) and not
+        std::vector<float> want(np);
+        for (std::size_t i = 0; i < np; ++i) want[i] = ref.dp[i] - dp0[i];  // the reference added to dp0
+        for (std::size_t shift : {0, 1}) {
+            aligned_floats buf(np + 16);
+            std::fill(buf.begin(), buf.end(), std::nanf(""));
+            std::vector<float> dx(n * in.size());
+            backward_args b;
+            b.x = x.data(); b.y = got.y.data(); b.dy = dy.data(); b.dx = dx.data(); b.n = n; b.params = p.data();
+            b.dparams = buf.data() + shift; b.saved = got.saved.data(); b.overwrite_dparams = true;
+            Kc::backward(b);
+            INFO("overwriting dparams at an offset of " << shift << " floats from a 64-byte boundary");
+            check_close(std::vector<float>(buf.data() + shift, buf.data() + shift + np), want, "dparams (overwritten)");
+            check_close(dx, ref.dx, "dx");
+        }
+    }
 }
 
 struct thread_count_guard {

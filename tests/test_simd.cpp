@@ -34,6 +34,11 @@ TEST_CASE("cpu Linear matches the reference, forward and backward", "[simd][line
         compare_layer<Linear<2048, 10>, Shape<2048>>(40, 410);
     }
     compare_layer<Linear<3136, 1024>, Shape<3136>>(33, 520);  // Fashion-MNIST's fc1
+    // weights over 2 MiB: dx prefetches panels ahead, an overwritten dW is stored around the
+    // caches when aligned; widths that leave a vector tail (1037) and a scalar tail (1043)
+    compare_layer<Linear<1040, 515>, Shape<1040>>(19, 530);
+    compare_layer<Linear<1037, 517>, Shape<1037>>(9, 540);
+    compare_layer<Linear<1043, 513>, Shape<1043>>(17, 550);
 }
 
 TEST_CASE("cpu Linear: forward numbers do not depend on the thread count; Linear+ReLU as unfused",

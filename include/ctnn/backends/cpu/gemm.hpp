@@ -51,7 +51,10 @@ inline void for_tiles(std::size_t begin, std::size_t end, F&& f) {
 /// Row initialisation of bcast_gemm's C tile.
 enum class init { zero, bias, accumulate };
 
-template <class Vt, std::size_t R, std::size_t NV, init Init, class A, class B>
+/// Prefetch: also fetch the same rows of b's next column panel (NV vectors on) into L2, so that
+/// a large b read a column panel at a time (many rows far apart) streams from memory ahead of use.
+/// Stream: write C with stream() stores (C aligned to the vector, ldc a multiple of it).
+template <class Vt, std::size_t R, std::size_t NV, init Init, bool Prefetch = false, bool Stream = false, class A, class B>
 inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, std::size_t j0, float* c,
                        std::size_t ldc, const float* bias) {
     constexpr std::size_t w = Vt::width;
@@ -69,6 +72,9 @@ inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, st
         typename Vt::type x[NV];
 #pragma GCC unroll 8
         for (std::size_t v = 0; v < NV; ++v) x[v] = Vt::load(bk + v * w);
+        if constexpr (Prefetch)
+#pragma GCC unroll 8
+            for (std::size_t v = 0; v < NV; ++v) __builtin_prefetch(bk + (NV + v) * w, 0, 2);
 #pragma GCC unroll 32
         for (std::size_t r = 0; r < R; ++r) {
             const typename Vt::type av = Vt::set1(a(m0 + r, k));
@@ -79,30 +85,44 @@ inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, st
 #pragma GCC unroll 32
     for (std::size_t r = 0; r < R; ++r)
 #pragma GCC unroll 8
-        for (std::size_t v = 0; v < NV; ++v) Vt::store(c + (m0 + r) * ldc + j0 + v * w, s[r][v]);
+        for (std::size_t v = 0; v < NV; ++v) {
+            if constexpr (Stream) Vt::stream(c + (m0 + r) * ldc + j0 + v * w, s[r][v]);
+            else Vt::store(c + (m0 + r) * ldc + j0 + v * w, s[r][v]);
+        }
 }
 
 /// Rows [m_begin, m_end) of C = a * b with N (compile-time) columns and K terms.
 /// PanelOuter: loop over column panels outside the row blocks, so a panel of b (K x NV vectors)
-/// stays in cache while every row block uses it (for a large b, e.g. a Linear weight matrix).
-template <std::size_t N, std::size_t R, std::size_t NV, init Init, bool PanelOuter = false, class A, class B>
+/// stays in cache while every row block uses it (for a large b, e.g. a Linear weight matrix);
+/// Prefetch (with PanelOuter): the first row block of each panel fetches the next panel into L2
+/// (a 3136 x 1024 Linear's dx: 2.8 -> 2.1 ms on Zen 4, its weights read from memory).
+/// Stream: C is written around the caches (the caller checks alignment, and fences after).
+template <std::size_t N, std::size_t R, std::size_t NV, init Init, bool PanelOuter = false, bool Prefetch = false,
+          bool Stream = false, class A, class B>
 inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, const A& a, const B& b, float* c,
                        std::size_t ldc, const float* bias = nullptr) {
     constexpr std::size_t NB = NV * W, full = N / NB * NB, rest_v = (N - full) / W, tail0 = full + rest_v * W;
+    static_assert(!Prefetch || PanelOuter, "Prefetch fetches the next column panel");
+    static_assert(!Stream || W > 1, "Stream stores whole vectors");
     if constexpr (PanelOuter) {
         if constexpr (full > 0)
             for (std::size_t j0 = 0; j0 < full; j0 += NB)
-                for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) { bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias); });
+                for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
+                    if (Prefetch && m0 == m_begin && j0 + NB < full)
+                        bcast_tile<V, Rr, NV, Init, Prefetch, Stream>(K, a, m0, b, j0, c, ldc, bias);
+                    else
+                        bcast_tile<V, Rr, NV, Init, false, Stream>(K, a, m0, b, j0, c, ldc, bias);
+                });
         for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
-            if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
+            if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init, false, Stream>(K, a, m0, b, full, c, ldc, bias);
             if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
         });
         return;
     }
     for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
         if constexpr (full > 0)
-            for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init>(K, a, m0, b, j0, c, ldc, bias);
-        if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init>(K, a, m0, b, full, c, ldc, bias);
+            for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init, false, Stream>(K, a, m0, b, j0, c, ldc, bias);
+        if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init, false, Stream>(K, a, m0, b, full, c, ldc, bias);
         if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
     });
 }

@@ -13,6 +13,7 @@
 //            its rows are swept whole (row blocks outside), so the large dW streams contiguously.
 #pragma once
 #include <algorithm>
+#include <cstdint>
 
 #include "../../fusion.hpp"
 #include "../../layers/linear.hpp"
@@ -162,14 +163,21 @@ struct linear_impl {
         else run.template operator()<R, NC>();
     }
 
+    // A weight matrix larger than a core's L2: dx prefetches W's next column panel, and a dW
+    // that overwrites is written around the caches (Fashion-MNIST's 3136 x 1024 at batch 32 on
+    // Zen 4: dx 2.8 -> 2.1 ms, dW 2.3 -> 1.9 ms; the optimizer reads dW from memory either way)
+    static constexpr bool large = I * O * sizeof(float) >= (std::size_t(1) << 21);
+
     static void backward(const backward_args& a) {
         const float* w = a.params;
         const std::size_t n = a.n;
         const std::size_t T = tasks_for(std::max(n, O), 2.0 * double(n) * double(I * O));
+        const bool stream = large && W > 1 && a.overwrite_dparams && I % W == 0 &&
+                            reinterpret_cast<std::uintptr_t>(a.dparams) % (W * sizeof(float)) == 0;
         parallel_for(T, [&](std::size_t t) {
             if (a.dx) {
                 const range r = split(n, t, T, bb::R);
-                bcast_gemm<I, bb::R, bb::NV, init::zero, true>(
+                bcast_gemm<I, bb::R, bb::NV, init::zero, true, large>(
                     r.begin, r.end, O, [dy = a.dy](std::size_t m, std::size_t k) { return dy[m * O + k]; },
                     [w](std::size_t k) { return w + k * I; }, a.dx, I);
             }
@@ -177,6 +185,13 @@ struct linear_impl {
                 const range r = split(O, t, T, bb::R);
                 const auto A = [dy = a.dy](std::size_t m, std::size_t k) { return dy[k * O + m]; };
                 const auto B = [x = a.x](std::size_t k) { return x + k * I; };
+                if constexpr (large && W > 1) {
+                    if (stream) {
+                        bcast_gemm<I, bb::R, bb::NV, init::zero, false, false, true>(r.begin, r.end, n, A, B, a.dparams, I);
+                        simd::stream_fence();
+                        return;
+                    }
+                }
                 if (a.overwrite_dparams) bcast_gemm<I, bb::R, bb::NV, init::zero, false>(r.begin, r.end, n, A, B, a.dparams, I);
                 else bcast_gemm<I, bb::R, bb::NV, init::accumulate, false>(r.begin, r.end, n, A, B, a.dparams, I);
             }

@@ -12,6 +12,9 @@
 #ifndef CTNN_NO_SIMD
 #include <xsimd/xsimd.hpp>
 #endif
+#if defined(__SSE__) || defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace ctnn::simd {
 
@@ -26,6 +29,7 @@ struct scalar {
     static type set1(float x) { return x; }
     static type zero() { return 0.0f; }
     static type fma(type a, type b, type c) { return a * b + c; }
+    static void stream(float* p, type v) { *p = v; }
     static type sqrt(type v) { return std::sqrt(v); }
     static float sum(type v) { return v; }
     static type relu(type v) { return v > 0.0f ? v : (v == v ? 0.0f : v); }
@@ -44,6 +48,21 @@ struct xvec {
     static type set1(float x) { return type(x); }
     static type zero() { return type(0.0f); }
     static type fma(type a, type b, type c) { return xsimd::fma(a, b, c); }
+    /// A store that bypasses the caches where the target has one (p aligned to the vector): for
+    /// large outputs read again only after much else. Call stream_fence() before other threads
+    /// read them.
+    static void stream(float* p, type v) {
+#if defined(__AVX512F__)
+        if constexpr (width == 16) return _mm512_stream_ps(p, v);
+#endif
+#if defined(__AVX__)
+        if constexpr (width == 8) return _mm256_stream_ps(p, v);
+#endif
+#if defined(__SSE__)
+        if constexpr (width == 4) return _mm_stream_ps(p, v);
+#endif
+        v.store_aligned(p);
+    }
     static type sqrt(type v) { return xsimd::sqrt(v); }
     static float sum(type v) { return xsimd::hadd(v); }
     /// max(v, 0) that lets NaN through, like the reference ReLU.
@@ -58,5 +77,12 @@ using vec = scalar;
 #endif
 
 inline constexpr std::size_t width = vec::width;
+
+/// Orders earlier stream() stores before later stores (x86 sfence; nothing elsewhere).
+inline void stream_fence() {
+#if defined(__SSE__)
+    _mm_sfence();
+#endif
+}
 
 }  // namespace ctnn::simd
