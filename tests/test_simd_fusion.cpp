@@ -31,6 +31,41 @@ TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numb
     }
 }
 
+TEST_CASE("cpu Conv: the net's prepared (Winograd-transformed) weights follow every change of the weights", "[simd][fusion]") {
+    // WinoNet's convolutions keep transformed weights between calls; change the weights behind
+    // the net's back (through a span taken before the first forward) and the next forward, of
+    // either kind, must still see them, including a NaN weight (the direct path) and its removal
+    const thread_count_guard guard;
+    set_num_threads(1);
+    WinoNet net(5);
+    const std::span<float> p = net.params();  // kept across the forwards below
+    const std::size_t n = 3;
+    const auto x = random_vec(n * WinoNet::input_size, 61);
+    std::vector<float> got(n * WinoNet::output_size), want(got.size());
+    const auto compare = [&](const char* when) {
+        INFO(when);
+        net.forward<cpu>(x.data(), got.data(), n);
+        net.forward<reference>(x.data(), want.data(), n);
+        for (std::size_t i = 0; i < got.size(); ++i) CHECK(std::isnan(got[i]) == std::isnan(want[i]));
+        if (std::isfinite(want[0])) check_close(got, want, "forward");
+        const float* t = net.forward_train<cpu>(x.data(), n);
+        const std::vector<float> tr(t, t + got.size());
+        for (std::size_t i = 0; i < got.size(); ++i) CHECK(std::isnan(tr[i]) == std::isnan(want[i]));
+        if (std::isfinite(want[0])) check_close(tr, want, "forward_train");
+    };
+    compare("as initialised");
+    const float before = p[3];
+    p[3] += 0.75f;  // the first conv's weights
+    compare("after one weight of the first Conv changed");
+    p[3] = std::nanf("");
+    compare("with a NaN weight");
+    CHECK(std::isnan(got[0]));
+    p[3] = before;
+    compare("with the weight restored");
+    for (float& v : p) v *= -0.5f;  // every parameter, as an optimizer step would
+    compare("after every parameter changed");
+}
+
 TEST_CASE("cpu training fusion: Conv+ReLU+MaxPool<2> forward and backward give the reference's numbers", "[simd][fusion]") {
     STATIC_REQUIRE(SeedNet::train_plan<cpu> == std::array<std::size_t, 8>{3, 0, 0, 3, 0, 0, 1, 1});
     STATIC_REQUIRE(FuseNet::train_plan<cpu> == std::array<std::size_t, 9>{3, 0, 0, 1, 1, 1, 1, 1, 1});

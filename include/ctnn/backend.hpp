@@ -31,6 +31,9 @@ struct forward_args {
     float* saved = nullptr;          // L::saved(in, n) floats kept for backward (training only)
     bool training = false;           // BatchNorm batch statistics, Dropout masks
     rng* gen = nullptr;              // randomness for training (Dropout)
+    // Kernel::prepare(params, ...)'s output for these very params, or null (the kernel then
+    // works from params alone). Only for kernels that declare prepared_floats; see Sequential.
+    const float* prepared = nullptr;
 };
 
 /// Arguments of a backward kernel. Parameter gradients are accumulated (+=), like PyTorch.

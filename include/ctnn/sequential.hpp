@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <iomanip>
 #include <iostream>
 #include <span>
@@ -89,6 +90,15 @@ constexpr std::size_t scratch_of() {
 template <class K>
 constexpr std::size_t shared_scratch_of() {
     if constexpr (requires { K::shared_floats_per_task; }) return K::shared_floats_per_task;
+    else return 0;
+}
+/// Floats of prepared parameters a kernel asks for (0 if it says nothing): a kernel may declare
+///   static constexpr std::size_t prepared_floats;
+///   static void prepare(const float* params, float* prepared);   // e.g. transformed weights
+/// and then finds them in forward_args::prepared (forward and training forward).
+template <class K>
+constexpr std::size_t prepared_of() {
+    if constexpr (requires { K::prepared_floats; }) return K::prepared_floats;
     else return 0;
 }
 
@@ -202,6 +212,7 @@ public:
           work_(work_slots_ * 2 * align_floats(inference_tile * max_activation)), gen_(seed ^ 0x5DEECE66Dull) {
         reset_parameters(seed);
         reserve_scratch<default_backend>();
+        prepare_layers<default_backend>();  // sized here, so that forward allocates nothing
     }
 
     /// Draws all parameters again as PyTorch's default initialisation does, and resets buffers.
@@ -220,6 +231,7 @@ public:
     template <class Backend = default_backend>
     void forward(const float* in, float* out, std::size_t batch) {
         reserve_scratch<Backend>();
+        prepare_layers<Backend>();
         const std::size_t tasks = tasks_for(std::min(work_slots_, batch), double(batch) * double(work_per_sample));
         parallel_for(tasks, [&](std::size_t t) {
             const range r = split(batch, t, tasks);
@@ -236,6 +248,7 @@ public:
                         a.x = src; a.y = dst; a.n = n;
                         a.params = params_.data() + param_offset[I];
                         a.buffers = buffers_.data() + buffer_offset[I];
+                        a.prepared = prepared_for<Backend, I>();
                         if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
                         else fusion_at<Backend, I>::forward(a);
                         src = dst;
@@ -263,6 +276,7 @@ public:
         if (batch == 0) throw error("ctnn::Sequential::forward_train: batch size 0");
         reserve(batch);
         reserve_scratch<Backend>();
+        prepare_layers<Backend>();
         batch_ = batch;
         input_ = in;
         for_each_layer([&]<std::size_t I>() {
@@ -277,6 +291,7 @@ public:
                 a.saved = train_.data() + saved_offset_[I + group - 1];
                 a.training = true;
                 a.gen = &gen_;
+                a.prepared = prepared_for<Backend, I>();
                 if constexpr (group == 1) kernel_for<layer_type<I>, shape_at<I>, Backend>::forward(a);
                 else fusion_at<Backend, I>::forward_train(a);
             }
@@ -435,6 +450,68 @@ public:
     }();
 
 private:
+    // ---- prepared parameters ------------------------------------------------------------------
+    // A kernel may keep its parameters in a prepared form (the cpu Conv: Winograd-transformed
+    // weights, 12% of a Fashion-MNIST batch-1 inference when redone each call). The net keeps
+    // them per layer, with a copy of the parameters they came from, and redoes them before a
+    // forward whenever the parameters differ from that copy (compared bytewise, so any way of
+    // changing them counts: an optimizer, a load, writes through a span kept from params()).
+    template <class Backend, std::size_t I>
+    static constexpr std::size_t prepared_size = align_floats(detail::prepared_of<kernel_for<layer_type<I>, shape_at<I>, Backend>>());
+    template <class Backend>
+    static constexpr std::array<std::size_t, depth + 1> prepared_offset = [] {
+        std::array<std::size_t, depth + 1> r{};
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((r[I + 1] = r[I] + prepared_size<Backend, I>), ...);
+        }(std::make_index_sequence<depth>{});
+        return r;
+    }();
+    template <class Backend>
+    static constexpr std::array<std::size_t, depth + 1> prepared_source_offset = [] {
+        std::array<std::size_t, depth + 1> r{};
+        [&]<std::size_t... I>(std::index_sequence<I...>) {
+            ((r[I + 1] = r[I] + (prepared_size<Backend, I> ? align_floats(param_sizes[I]) : 0)), ...);
+        }(std::make_index_sequence<depth>{});
+        return r;
+    }();
+    template <class Backend>
+    struct prepared_tag {
+        static constexpr char id = 0;
+    };
+
+    /// Sizes the prepared blocks for Backend (allocates only when the backend changes) and
+    /// redoes those whose parameters changed since.
+    template <class Backend>
+    void prepare_layers() {
+        constexpr std::size_t total = prepared_offset<Backend>[depth];
+        if constexpr (total > 0) {
+            if (prepared_backend_ != &prepared_tag<Backend>::id) {
+                prepared_ = aligned_floats(total);
+                prepared_source_ = aligned_floats(prepared_source_offset<Backend>[depth]);
+                prepared_ok_.fill(false);
+                prepared_backend_ = &prepared_tag<Backend>::id;
+            }
+            for_each_layer([&]<std::size_t I>() {
+                if constexpr (prepared_size<Backend, I> > 0) {
+                    const float* p = params_.data() + param_offset[I];
+                    float* src = prepared_source_.data() + prepared_source_offset<Backend>[I];
+                    constexpr std::size_t bytes = param_sizes[I] * sizeof(float);
+                    if (!prepared_ok_[I] || std::memcmp(src, p, bytes) != 0) {
+                        kernel_for<layer_type<I>, shape_at<I>, Backend>::prepare(p, prepared_.data() + prepared_offset<Backend>[I]);
+                        std::memcpy(src, p, bytes);
+                        prepared_ok_[I] = true;
+                    }
+                }
+            });
+        }
+    }
+    /// Layer I's prepared block (for the kernel or fused group starting at I), or null.
+    template <class Backend, std::size_t I>
+    const float* prepared_for() const {
+        if constexpr (prepared_size<Backend, I> > 0) return prepared_.data() + prepared_offset<Backend>[I];
+        else return nullptr;
+    }
+
     /// Makes every thread's kernel scratch large enough for Backend's kernels on this net (a no-op
     /// once done: forward allocates nothing).
     template <class Backend>
@@ -494,6 +571,9 @@ private:
     std::size_t grad_work_offset_ = 0, reserved_batch_ = 0, batch_ = 0;
     const float* input_ = nullptr;
     rng gen_;
+    aligned_floats prepared_, prepared_source_;  // prepared parameters, and what they came from
+    std::array<bool, depth> prepared_ok_{};
+    const char* prepared_backend_ = nullptr;     // the backend they were sized for
 };
 
 /// True for every Sequential<Input<...>, layers...>.

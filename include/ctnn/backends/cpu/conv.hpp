@@ -220,15 +220,19 @@ struct conv_s1 {
 
     /// forward_samples by Winograd; weights and bias must be finite. A sample with a non-finite
     /// input runs on the direct path, which gives the reference's NaN and Inf pattern.
+    /// (u: the transformed weights from prepare, or null to transform them here)
     template <class Act, class Pool>
     static void forward_samples_wino(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                     std::size_t e, float* saved = nullptr) {
+                                     std::size_t e, float* saved = nullptr, const float* u = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
-        float* u = detail::work_scratch(scratch_floats) + fwd_scratch;
-        float* xs = u + wf::u_size;
+        float* us = detail::work_scratch(scratch_floats) + fwd_scratch;
+        float* xs = us + wf::u_size;
         float* v = xs + wf::x_size;
         float* m = v + wf::v_size;
-        wf::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u);
+        if (!u) {
+            transform_fwd_weights(w, us);
+            u = us;
+        }
         wf::clear_input(xs);
         for (std::size_t n = b; n < e; ++n) {
             const float* xn = x + n * Ci * H * Wd;
@@ -241,6 +245,24 @@ struct conv_s1 {
         }
     }
 
+    static void transform_fwd_weights(const float* w, float* u) {
+        wf::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u);
+    }
+
+    // Prepared parameters (Sequential keeps them while the weights stay the same): whether
+    // weights and bias are all finite, then the Winograd-transformed weights.
+    static constexpr std::size_t prepared_floats = [] {
+        if constexpr (wino_fwd) return W + wf::u_size;
+        else return std::size_t(0);
+    }();
+    static void prepare(const float* params, float* out) {
+        if constexpr (wino_fwd) {
+            const bool finite = all_finite<Co * Kd + Co>(params);
+            out[0] = finite ? 1.0f : 0.0f;
+            if (finite) transform_fwd_weights(params, out + W);
+        }
+    }
+
     template <class Act, class Pool>
     static void forward(const forward_args& a) {
         const float* w = a.params;
@@ -248,12 +270,20 @@ struct conv_s1 {
         const std::size_t T = tasks_for(a.n, double(a.n) * double(Co * Kd * N));
         constexpr bool pool_ok = Pool::K == 1 || (Pool::K == 2 && Pool::S == 2);
         bool wino = false;
-        if constexpr (wino_fwd && pool_ok) wino = all_finite<Co * Kd + Co>(a.params);
+        [[maybe_unused]] const float* u = nullptr;
+        if constexpr (wino_fwd && pool_ok) {
+            if (a.prepared) {
+                wino = a.prepared[0] != 0.0f;
+                u = a.prepared + W;
+            } else {
+                wino = all_finite<Co * Kd + Co>(a.params);
+            }
+        }
         parallel_for(T, [&](std::size_t t) {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
             if constexpr (wino_fwd && pool_ok)
-                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
+                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, u);
             forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
         });
     }
@@ -414,6 +444,9 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> {
     static constexpr std::size_t scratch_floats = impl::scratch_floats;
     static constexpr std::size_t shared_floats_per_task = impl::shared_floats_per_task;
     static constexpr bool overwrites_dparams = true;
+    // the Winograd-transformed weights (also used by the fused groups that start with this Conv)
+    static constexpr std::size_t prepared_floats = impl::prepared_floats;
+    static void prepare(const float* params, float* out) { impl::prepare(params, out); }
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
     static void backward(const backward_args& a) { impl::template backward<false>(a); }
 };

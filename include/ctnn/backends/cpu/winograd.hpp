@@ -198,7 +198,10 @@ struct winograd {
     // vector; the output transform then runs across channels). Measured on the Fashion-MNIST
     // conv (T = 49 tiles, Co = 64): the GEMMs 81 -> ~100 GFLOP/s.
     static constexpr bool tr = T % W != 0 && Co % W == 0 && T >= 8;
-    using blk_t = bcast_blocking<T, Co, 15>;
+    // transposed GEMMs run CH tile rows at a time (see run_sample), so their row blocking is
+    // chosen for CH * TW rows
+    static constexpr std::size_t CH = tr ? std::max<std::size_t>(1, 16 / TW) : TH;
+    using blk_t = bcast_blocking<tr ? CH * TW : T, Co, 15>;
 
     // (co, ci) pairs; the row stride, padded off a multiple of 1 KiB (16 rows a power of two
     // apart share a few cache sets: measured 3x slower)
@@ -407,7 +410,6 @@ struct winograd {
     /// One sample, input planes xs to y (and saved): the input transform, GEMMs and output
     /// transform, with transposed GEMMs CH tile rows at a time, so that V and M stay in L2 beside
     /// U (measured on the Fashion-MNIST conv: whole, the three take 1 MB and the sample 30% longer).
-    static constexpr std::size_t CH = tr ? std::max<std::size_t>(1, 16 / TW) : TH;
     template <class Act, class Pool>
     static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
                            float* saved) {
