@@ -458,22 +458,12 @@ private:
     // changing them counts: an optimizer, a load, writes through a span kept from params()).
     template <class Backend, std::size_t I>
     static constexpr std::size_t prepared_size = align_floats(detail::prepared_of<kernel_for<layer_type<I>, shape_at<I>, Backend>>());
+    template <class Backend>  // the prepared blocks, and the copies of the parameters they came from
+    static constexpr std::array<std::size_t, depth + 1> prepared_offset =
+        offsets(per_layer([]<std::size_t I>() { return prepared_size<Backend, I>; }));
     template <class Backend>
-    static constexpr std::array<std::size_t, depth + 1> prepared_offset = [] {
-        std::array<std::size_t, depth + 1> r{};
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((r[I + 1] = r[I] + prepared_size<Backend, I>), ...);
-        }(std::make_index_sequence<depth>{});
-        return r;
-    }();
-    template <class Backend>
-    static constexpr std::array<std::size_t, depth + 1> prepared_source_offset = [] {
-        std::array<std::size_t, depth + 1> r{};
-        [&]<std::size_t... I>(std::index_sequence<I...>) {
-            ((r[I + 1] = r[I] + (prepared_size<Backend, I> ? align_floats(param_sizes[I]) : 0)), ...);
-        }(std::make_index_sequence<depth>{});
-        return r;
-    }();
+    static constexpr std::array<std::size_t, depth + 1> prepared_source_offset =
+        offsets(per_layer([]<std::size_t I>() { return prepared_size<Backend, I> ? align_floats(param_sizes[I]) : 0; }));
     template <class Backend>
     struct prepared_tag {
         static constexpr char id = 0;

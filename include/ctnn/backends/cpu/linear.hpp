@@ -165,7 +165,7 @@ struct linear_impl {
 
     // A weight matrix larger than a core's L2: dx prefetches W's next column panel, and a dW
     // that overwrites is written around the caches (Fashion-MNIST's 3136 x 1024 at batch 32 on
-    // Zen 4: dx 2.8 -> 2.1 ms, dW 2.3 -> 1.9 ms; the optimizer reads dW from memory either way)
+    // Zen 4: dx 2.8 -> 1.9 ms, dW 2.3 -> 1.9 ms; the optimizer reads dW from memory either way)
     static constexpr bool large = I * O * sizeof(float) >= (std::size_t(1) << 21);
 
     static void backward(const backward_args& a) {
