@@ -245,21 +245,22 @@ struct conv_s1 {
         }
     }
 
-    static void transform_fwd_weights(const float* w, float* u) {
-        wf::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u);
+    static void transform_fwd_weights(const float* w, float* u, float* staging = nullptr) {
+        wf::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u, staging);
     }
 
     // Prepared parameters (Sequential keeps them while the weights stay the same): whether
-    // weights and bias are all finite, then the Winograd-transformed weights.
+    // weights and bias are all finite, then U, the Winograd-transformed weights (staged through
+    // the calling thread's scratch, which Sequential reserves first).
     static constexpr std::size_t prepared_floats = [] {
-        if constexpr (wino_fwd) return W + wf::u_size;
+        if constexpr (wino_fwd) return W + wf::A2 * wf::Pp;
         else return std::size_t(0);
     }();
     static void prepare(const float* params, float* out) {
         if constexpr (wino_fwd) {
             const bool finite = all_finite<Co * Kd + Co>(params);
             out[0] = finite ? 1.0f : 0.0f;
-            if (finite) transform_fwd_weights(params, out + W);
+            if (finite) transform_fwd_weights(params, out + W, detail::work_scratch(scratch_floats));
         }
     }
 

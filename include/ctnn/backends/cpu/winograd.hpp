@@ -230,11 +230,11 @@ struct winograd {
     static constexpr std::size_t scratch_floats = u_size + x_size + v_size + m_size;
 
     /// U[xi][co * Ci + ci] (tr: [ci * Co + co]) = (G g G^T)[xi] for every (co, ci), g(co, ci, kh, kw) the RxR kernel:
-    /// the kernels are first copied tap-major, then transformed Pn at a time across the vector.
-    /// Row stride of U: Pp.
+    /// the kernels are first copied tap-major (into k: R * R * Pp floats; by default after U), then
+    /// transformed Pn at a time across the vector. Row stride of U: Pp.
     template <class Gf>
-    static void transform_weights(const Gf& g, float* u) {
-        float* k = u + A2 * Pp;  // k[tap][pair]
+    static void transform_weights(const Gf& g, float* u, float* k = nullptr) {
+        if (!k) k = u + A2 * Pp;  // k[tap][pair]
         #pragma GCC unroll 8
         for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
             #pragma GCC unroll 8
