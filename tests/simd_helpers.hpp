@@ -114,4 +114,8 @@ using WinoNet = Sequential<Input<9, 9, 11>, Conv<9, 10, 3, 1, 1>, ReLU, MaxPool<
 // after 3x3, odd maps, pooled and not
 using WinoNetT = Sequential<Input<8, 9, 7>, Conv<8, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 32, 5, 1, 2>, ReLU,
                             Flatten, Linear<384, 5>>;
+// Winograd F(4x4, 5x5) pooled over a 13 x 15 map (4 x 4 tiles, the pool windows past the map
+// dropped), 20 channels (GEMM blocks of 16 + 4), then F(2x2, 3x3) on the 6 x 7 map
+using WinoNet4 = Sequential<Input<9, 13, 15>, Conv<9, 20, 5, 1, 2>, ReLU, MaxPool<2>, Conv<20, 12, 3, 1, 1>, ReLU,
+                            Flatten, Linear<504, 4>>;
 }  // namespace

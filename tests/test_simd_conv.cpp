@@ -72,6 +72,44 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
     }
 }
 
+/// Whether a Winograd helper reads its patches with plain loads (winograd4 with 16-float vectors).
+template <class Wg>
+constexpr bool rows4() {
+    if constexpr (requires { Wg::rows4; }) return Wg::rows4;
+    else return false;
+}
+
+TEST_CASE("cpu Conv by Winograd F(4x4, 3x3) and F(4x4, 5x5) matches the reference", "[simd][conv][winograd]") {
+    using namespace cpu_detail;
+    // 4x4 tiles where their GEMMs do at most 3/4 of the 2x2 tiles' multiplies (vectors of 8 or 16)
+    constexpr bool wide = simd::width == 8 || simd::width == 16;
+    using F = conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>;  // Fashion-MNIST's conv2
+    using S = conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>;  // the seed CNN's conv2
+    using N = conv_s1<9, 8, 5, 0, Shape<9, 20, 20>>;     // forward 16 x 16, dX 20 x 20 (padding 4)
+    using G = conv_s1<10, 9, 5, 2, Shape<10, 11, 17>>;   // 3 x 5 tiles
+    STATIC_REQUIRE((F::wino4_fwd && F::wino4_dx && S::wino4_fwd && S::wino4_dx && N::wino4_fwd && N::wino4_dx) == wide);
+    STATIC_REQUIRE((!conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wino4_fwd && !conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wino4_dx));
+    // with 16-float vectors, rows of 4 tiles (a vector is 4 tile rows) are loaded, not gathered
+    STATIC_REQUIRE((rows4<F::wff>() && rows4<F::wb>() && rows4<S::wff>() && rows4<N::wff>()) == (simd::width == 16));
+    STATIC_REQUIRE((!rows4<N::wb>() && !rows4<G::wff>()));
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 3}) {
+            compare_layer<Conv<9, 20, 5, 1, 2>, Shape<9, 13, 15>>(n, 310 + n);  // 13 x 15 in 4 x 4 tiles; Co 20
+            compare_layer<Conv<8, 12, 3, 1, 1>, Shape<8, 15, 13>>(n, 320 + n);  // 3x3
+            compare_layer<Conv<10, 9, 5, 1, 2>, Shape<10, 11, 17>>(n, 330 + n); // 3 x 5 tiles (gathered)
+            compare_layer<Conv<8, 8, 3, 1, 1>, Shape<8, 28, 28>>(n, 340 + n);   // 49 tiles: 4 vectors
+            compare_layer<Conv<9, 8, 5, 1, 0>, Shape<9, 20, 20>>(n, 350 + n);   // no padding (dX: 4)
+        }
+        compare_layer<Conv<32, 64, 5, 1, 2>, Shape<32, 14, 14>>(2, 360);
+    }
+    // dW summed over a training batch's tiles (12 x 49): one running fp32 sum over them all was
+    // 2.6e-5 of the scale; summed per sample, then added, it is within 1e-5
+    set_num_threads(1);
+    compare_layer<Conv<32, 64, 5, 1, 2>, Shape<32, 14, 14>>(12, 362);
+}
+
 TEST_CASE("cpu Conv: Inf and NaN inputs give the reference's pattern (Winograd falls back)", "[simd][conv][winograd]") {
     using L = Conv<8, 9, 3, 1, 1>;
     using In = Shape<8, 6, 7>;

@@ -27,6 +27,7 @@ TEST_CASE("cpu fusion: Conv+ReLU(+MaxPool) and Linear+ReLU give the unfused numb
         check_net.template operator()<FuseNet>();
         check_net.template operator()<WinoNet>();
         check_net.template operator()<WinoNetT>();
+        check_net.template operator()<WinoNet4>();
         check_net.template operator()<SeedNet>();
     }
 }
@@ -118,6 +119,7 @@ TEST_CASE("cpu training fusion: Conv+ReLU+MaxPool<2> forward and backward give t
             compare.template operator()<SeedNet>(3, 40, special);
             compare.template operator()<WinoNet>(5, 41, special);
             compare.template operator()<WinoNetT>(3, 43, special);
+            compare.template operator()<WinoNet4>(3, 44, special);
             compare.template operator()<FuseNet>(2, 42, special);
         }
     }

@@ -1,12 +1,19 @@
 #!/usr/bin/env python3
-"""The Winograd F(2, R) transform matrices of include/ctnn/backends/cpu/winograd.hpp, from the
-Cook-Toom construction, checked exactly with rationals.
+"""The Winograd transform matrices of include/ctnn/backends/cpu/winograd.hpp (F(2, R)) and
+winograd4.hpp (F(4, R)), from the Cook-Toom construction, checked exactly with rationals.
 
-    y = AT [ (G g) * (BT d) ]   for   y_i = sum_k g_k d_(i+k),  i < 2,  k < R
+    y = AT [ (G g) * (BT d) ]   for   y_i = sum_k g_k d_(i+k),  i < m,  k < R
 
-R = 3 uses the points 0, 1, -1, inf; R = 5 uses 0, 1, -1, 2, -2, inf. For R = 3 the header keeps
-Lavin and Gray's published matrices (the same transform up to the signs of the last point's row
-and column); this script checks both. Run: python3 tools/winograd_matrices.py
+F(2, 3) uses the points 0, 1, -1, inf; F(2, 5) 0, 1, -1, -2, 1/2, inf; F(4, 3) 0, +-3/2, +-2/3, inf;
+F(4, 5) 0, +-1, +-2, +-1/2, inf. For F(2, 3) the header keeps Lavin and Gray's published
+matrices (the same transform up to the signs of the last point's row and column); this script
+checks both. Run: python3 tools/winograd_matrices.py
+
+With --fp32 (needs numpy: /usr/bin/python3 with python3-torch) it also measures, in fp32 against
+float64, the error of 16 channels' 2D output tiles summed over 32 input channels (the forward and dX) and of a
+dW summed over a sample's 49 tiles, relative to the result's largest magnitude, for these points
+and for the points the headers would take first (F(2, 5) and F(4, 3) on 0, +-1, +-2: 2x and 3.5x
+less accurate).
 """
 from fractions import Fraction as F
 import random
@@ -65,18 +72,57 @@ def show(name, M):
     print(f"  {name} = {{" + ", ".join("{" + ", ".join(str(x) for x in row) + "}" for row in M) + "}")
 
 
+POINTS = {(2, 3): [0, 1, -1], (2, 5): [0, 1, -1, -2, F(1, 2)], (4, 3): [0, F(3, 2), F(-3, 2), F(2, 3), F(-2, 3)],
+          (4, 5): [0, 1, -1, 2, -2, F(1, 2), F(-1, 2)]}
+
+
+def fp32_errors(m, r, points, trials=20, channels=32, tiles=49):
+    import numpy as np
+    AT, G, BT = [np.array([[float(x) for x in row] for row in M]) for M in cook_toom(m, r, points)]
+    a = m + r - 1
+    at, g32, bt = AT.astype(np.float32), G.astype(np.float32), BT.astype(np.float32)
+    rng = np.random.default_rng(1)
+    fwd = dw = 0.0
+    for _ in range(trials):
+        d = rng.uniform(-1, 1, (channels, a, a)).astype(np.float32)
+        w = rng.uniform(-1, 1, (16, channels, r, r)).astype(np.float32)  # 16 output channels
+        exact = np.array([[np.einsum("ockl,ckl->o", w.astype(np.float64), d[:, i:i + r, j:j + r]) for j in range(m)]
+                          for i in range(m)])
+        u = np.einsum("xk,ockl,yl->ocxy", g32, w, g32).astype(np.float32)
+        v = np.einsum("xk,ckl,yl->cxy", bt, d, bt).astype(np.float32)
+        y = np.einsum("ix,oxy,jy->ijo", at, np.sum(u * v, axis=1, dtype=np.float32), at).astype(np.float32)
+        fwd = max(fwd, np.abs(y - exact).max() / np.abs(exact).max())
+        if m == 2:  # dW = G^T [ sum_t (A dy_t A^T) .* (BT x_t B) ] G over the tiles, summed in order
+            x = rng.uniform(-1, 1, (tiles, a, a)).astype(np.float32)
+            dy = rng.uniform(-1, 1, (tiles, 2, 2)).astype(np.float32)
+            exact = np.array([[np.sum(x[:, i:i + 2, j:j + 2].astype(np.float64) * dy) for j in range(r)] for i in range(r)])
+            acc = np.zeros((a, a), np.float32)
+            for t in range(tiles):
+                acc += (bt @ x[t] @ bt.T) * (at.T @ dy[t] @ at)
+            got = (g32.T @ acc @ g32).astype(np.float32)
+            dw = max(dw, np.abs(got - exact).max() / np.abs(exact).max())
+    return fwd, dw
+
+
 if __name__ == "__main__":
+    import sys
     ok = True
-    for r, pts in ((3, [0, 1, -1]), (5, [0, 1, -1, 2, -2])):
-        AT, G, BT = cook_toom(2, r, pts)
-        good = check(AT, G, BT, 2, r)
+    for (m, r), pts in POINTS.items():
+        AT, G, BT = cook_toom(m, r, pts)
+        good = check(AT, G, BT, m, r)
         ok &= good
-        print(f"F(2, {r}): {'exact' if good else 'WRONG'}")
+        print(f"F({m}, {r}) on {', '.join(str(p) for p in pts)}, inf: {'exact' if good else 'WRONG'}")
         show("AT", AT), show("G", G), show("BT", BT)
-    # the header's R = 3 matrices (Lavin and Gray)
+    # the header's F(2, 3) matrices (Lavin and Gray)
     lg = ([[1, 1, 1, 0], [0, 1, -1, -1]], [[1, 0, 0], [F(1, 2)] * 3, [F(1, 2), F(-1, 2), F(1, 2)], [0, 0, 1]],
           [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]])
     good = check(*[[[F(x) for x in row] for row in M] for M in lg], 2, 3)
     ok &= good
     print(f"F(2, 3) as in the header (Lavin and Gray): {'exact' if good else 'WRONG'}")
+    if "--fp32" in sys.argv:
+        cases = list(POINTS.items()) + [((2, 5), [0, 1, -1, 2, -2]), ((4, 3), [0, 1, -1, 2, -2])]
+        for (m, r), pts in cases:
+            fwd, dw = fp32_errors(m, r, pts)
+            extra = f", dW (49 tiles) {dw:.1e}" if m == 2 else ""
+            print(f"fp32 F({m}, {r}) on {', '.join(str(p) for p in pts)}: forward (32 channels) {fwd:.1e}{extra}")
     raise SystemExit(0 if ok else 1)

@@ -24,6 +24,7 @@
 #include "gemm.hpp"
 #include "tag.hpp"
 #include "winograd.hpp"
+#include "winograd4.hpp"
 
 namespace ctnn::cpu_detail {
 
@@ -130,8 +131,15 @@ struct conv_s1 {
     // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
     // direct dW there)
     static constexpr bool wino_dw = wino_fwd;
-    using wf = std::conditional_t<wino_fwd || wino_dw, winograd<Ci, Co, H, Wd, P, K>, void>;
-    using wb = std::conditional_t<wino_dx, winograd<Co, Ci, OH, OW, (P <= K - 1 ? K - 1 - P : 0), K>, void>;
+    // The forward and dX use F(4x4) tiles (winograd4.hpp) where their GEMMs do at most 3/4 of
+    // F(2x2)'s multiplies (small maps, tiles across the vector: the Fashion-MNIST and seed CNNs'
+    // second convs); dW stays on F(2x2) tiles.
+    static constexpr std::size_t Pdx = P <= K - 1 ? K - 1 - P : 0;  // dX's padding
+    static constexpr bool wino4_fwd = wino_fwd && wino4_pays<K>(OH, OW);
+    static constexpr bool wino4_dx = wino_dx && wino4_pays<K>(H, Wd);
+    using wf = std::conditional_t<wino_fwd || wino_dw, winograd<Ci, Co, H, Wd, P, K>, void>;  // dW (and F(2x2) forward)
+    using wff = std::conditional_t<wino4_fwd, winograd4<Ci, Co, H, Wd, P, K>, wf>;             // forward
+    using wb = std::conditional_t<wino_dx, std::conditional_t<wino4_dx, winograd4<Co, Ci, OH, OW, Pdx, K>, winograd<Co, Ci, OH, OW, Pdx, K>>, void>;
     template <class Wg>
     static constexpr std::size_t wino_scratch() {
         if constexpr (std::is_void_v<Wg>) return 0;
@@ -143,7 +151,7 @@ struct conv_s1 {
         else return Wg::dw_scratch_floats;
     }
     static constexpr std::size_t scratch_floats =
-        std::max(fwd_scratch + wino_scratch<wf>(),
+        std::max(fwd_scratch + wino_scratch<wff>(),
                  bwd_scratch + wino_scratch<wb>() + wino_dw_scratch<wf>() + align_floats(Co * OH * OW));
     static constexpr std::size_t shared_floats_per_task = part_size;
 
@@ -226,34 +234,34 @@ struct conv_s1 {
                                      std::size_t e, float* saved = nullptr, const float* u = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* us = detail::work_scratch(scratch_floats) + fwd_scratch;
-        float* xs = us + wf::u_size;
-        float* v = xs + wf::x_size;
-        float* m = v + wf::v_size;
+        float* xs = us + wff::u_size;
+        float* v = xs + wff::x_size;
+        float* m = v + wff::v_size;
         if (!u) {
             transform_fwd_weights(w, us);
             u = us;
         }
-        wf::clear_input(xs);
+        wff::clear_input(xs);
         for (std::size_t n = b; n < e; ++n) {
             const float* xn = x + n * Ci * H * Wd;
             if (!all_finite<Ci * H * Wd>(xn)) {
                 forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved);
                 continue;
             }
-            wf::load_input(xn, xs);
-            wf::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
+            wff::load_input(xn, xs);
+            wff::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
         }
     }
 
     static void transform_fwd_weights(const float* w, float* u, float* staging = nullptr) {
-        wf::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u, staging);
+        wff::transform_weights([w](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw) { return w[co * Kd + ci * KK + kh * K + kw]; }, u, staging);
     }
 
     // Prepared parameters (Sequential keeps them while the weights stay the same): whether
     // weights and bias are all finite, then U, the Winograd-transformed weights (staged through
     // the calling thread's scratch, which Sequential reserves first).
     static constexpr std::size_t prepared_floats = [] {
-        if constexpr (wino_fwd) return W + wf::A2 * wf::Pp;
+        if constexpr (wino_fwd) return W + wff::A2 * wff::Pp;
         else return std::size_t(0);
     }();
     static void prepare(const float* params, float* out) {

@@ -24,6 +24,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -70,9 +71,41 @@ inline bool all_finite(const float* p) {
     return s == 0.0f;
 }
 
+/// max and select for vectors and floats alike (the scalar build's vector is a float).
+template <class X>
+inline X wino_max(const X& a, const X& b) {
+    if constexpr (std::is_same_v<X, float>) return a > b ? a : b;
+#ifndef CTNN_NO_SIMD
+    else return xsimd::max(a, b);
+#endif
+}
+template <class M, class X>
+inline X wino_select(const M& k, const X& a, const X& b) {
+    if constexpr (std::is_same_v<X, float>) return k ? a : b;
+#ifndef CTNN_NO_SIMD
+    else return xsimd::select(k, a, b);
+#endif
+}
+/// The first maximum of a 2x2 pool window's outputs in window order (finite values), and its
+/// offset in an ow-wide output map (0, 1, ow or ow + 1), lane by lane.
+template <class Vt>
+inline void window_argmax(const typename Vt::type& y00, const typename Vt::type& y01, const typename Vt::type& y10,
+                          const typename Vt::type& y11, typename Vt::type& mx, typename Vt::type& off, float ow) {
+    mx = y00;
+    off = Vt::zero();
+    const auto take = [&](const typename Vt::type& c, float o) {
+        const auto k = c > mx;
+        mx = wino_select(k, c, mx);
+        off = wino_select(k, Vt::set1(o), off);
+    };
+    take(y01, 1.0f);
+    take(y10, ow);
+    take(y11, ow + 1.0f);
+}
+
 // ---- the transform matrices ----------------------------------------------------------------
 // F(2, R) with alpha = R + 1 points: y = AT [ (G g) .* (BT d) ] for y_i = sum_k g_k d_(i+k).
-// R = 3: points 0, 1, -1, inf (Lavin and Gray); R = 5: 0, 1, -1, 2, -2, inf (Cook-Toom; checked
+// R = 3: points 0, 1, -1, inf (Lavin and Gray); R = 5: 0, 1, -1, -2, 1/2, inf (Cook-Toom; checked
 // exactly with rationals by tools/winograd_matrices.py). Each is a type with rows, cols, v.
 template <std::size_t R>
 struct wino_mats;
@@ -90,23 +123,25 @@ struct wino_mats<3> {
 };
 template <>
 struct wino_mats<5> {
+    // points 0, 1, -1, -2, 1/2 rather than the symmetric 0, +-1, +-2: in fp32 the forward's
+    // error is 3x and dW's 2x smaller (tools/winograd_matrices.py --fp32 measures them)
     struct AT {
         static constexpr std::size_t rows = 2, cols = 6;
-        static constexpr float v[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
+        static constexpr float v[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, -2, 0.5f, 1}};
     };
     struct G {
         static constexpr std::size_t rows = 6, cols = 5;
-        static constexpr float v[6][5] = {{0.25f, 0, 0, 0, 0},
-                                          {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},
-                                          {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},
-                                          {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},
-                                          {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},
+        static constexpr float v[6][5] = {{1, 0, 0, 0, 0},
+                                          {1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3, 1.0f / 3},
+                                          {-1.0f / 3, 1.0f / 3, -1.0f / 3, 1.0f / 3, -1.0f / 3},
+                                          {1.0f / 15, -2.0f / 15, 4.0f / 15, -8.0f / 15, 16.0f / 15},
+                                          {-16.0f / 15, -8.0f / 15, -4.0f / 15, -2.0f / 15, -1.0f / 15},
                                           {0, 0, 0, 0, 1}};
     };
     struct BT {
         static constexpr std::size_t rows = 6, cols = 6;
-        static constexpr float v[6][6] = {{4, 0, -5, 0, 1, 0},   {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                                          {0, -2, -1, 2, 1, 0},  {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
+        static constexpr float v[6][6] = {{1, -1.5f, -2, 1.5f, 1, 0},  {0, -1, 0.5f, 2.5f, 1, 0}, {0, 1, -2.5f, 0.5f, 1, 0},
+                                          {0, 0.5f, -1, -0.5f, 1, 0}, {0, -2, -1, 2, 1, 0},     {0, 1, -1.5f, -2, 1.5f, 1}};
     };
 };
 /// The transpose of a matrix type.
@@ -160,9 +195,10 @@ template <class M, std::size_t i, std::size_t j, class T>
 /// out[i] = sum_j M[i][j] in[j] with the constants folded: zero terms skipped, +-1 as add and
 /// subtract, a row of equal magnitudes as one multiply. in and out: arrays of M::cols and M::rows
 /// values (floats or vectors).
-template <class M, std::size_t i = 0, class T>
+/// (rows [i, e) only)
+template <class M, std::size_t i = 0, std::size_t e = M::rows, class T>
 [[gnu::always_inline]] inline void mat_apply(const T* in, T* out) {
-    if constexpr (i < M::rows) {
+    if constexpr (i < e) {
         constexpr std::size_t j0 = first_nonzero<M, i>();
         static_assert(j0 < M::cols, "a transform row of zeros");
         constexpr float g = common_scale<M, i>();
@@ -171,8 +207,52 @@ template <class M, std::size_t i = 0, class T>
         mat_row<M, i, j0 + 1>(in, s);
         if constexpr (g != 0.0f && g != 1.0f) s = s * T(g);
         out[i] = s;
-        mat_apply<M, i + 1>(in, out);
+        mat_apply<M, i + 1, e>(in, out);
     }
+}
+
+/// U[xi][co * Ci + ci] (Tr: [ci * Co + co]) = (G g G^T)[xi] for the A2 = A * A positions xi and
+/// every (co, ci), g(co, ci, kh, kw) the RxR kernel, G = Gm (A x R); row stride of U: Pp. The
+/// kernels are first copied tap-major into k (R * R * Pp floats), then transformed Pp at a time
+/// across the vector.
+template <class Gm, std::size_t R, std::size_t Ci, std::size_t Co, std::size_t Pp, bool Tr, class Gf>
+inline void transform_kernels(const Gf& g, float* u, float* k) {
+    constexpr std::size_t A = Gm::rows, Pn = Ci * Co;
+    static_assert(Gm::cols == R && Pp % W == 0 && Pp >= Pn);
+    #pragma GCC unroll 8
+    for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
+        #pragma GCC unroll 8
+        for (std::size_t b = 0; b < R; ++b)
+            for (std::size_t co = 0; co < Co; ++co)
+                for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * R + b) * Pp + (Tr ? ci * Co + co : co * Ci + ci)] = g(co, ci, a, b);
+    if constexpr (Pp > Pn)
+        for (std::size_t t = 0; t < R * R; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
+    for (std::size_t p = 0; p < Pp; p += W) {
+        V::type t[A][R];  // G g, column by column
+        #pragma GCC unroll 8
+        for (std::size_t b = 0; b < R; ++b) {
+            V::type col[R], out[A];
+            #pragma GCC unroll 8
+            for (std::size_t a = 0; a < R; ++a) col[a] = V::load(k + (a * R + b) * Pp + p);
+            mat_apply<Gm>(col, out);
+            #pragma GCC unroll 8
+            for (std::size_t a = 0; a < A; ++a) t[a][b] = out[a];
+        }
+        #pragma GCC unroll 8
+        for (std::size_t a = 0; a < A; ++a) {  // (G g) G^T, row by row
+            V::type out[A];
+            mat_apply<Gm>(t[a], out);
+            #pragma GCC unroll 8
+            for (std::size_t b = 0; b < A; ++b) V::store(u + (a * A + b) * Pp + p, out[b]);
+        }
+    }
+}
+
+/// The row stride of U for n (co, ci) pairs: whole vectors, off a multiple of 1 KiB (16 rows a
+/// power of two apart share a few cache sets: measured 3x slower).
+constexpr std::size_t pair_stride(std::size_t n) {
+    const std::size_t v = (n + W - 1) / W * W;
+    return v + (v % 256 == 0 ? W : 0);
 }
 
 /// Winograd F(2x2, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1.
@@ -219,9 +299,8 @@ struct winograd {
     }();
     using blk_t = bcast_blocking<tr ? CH * TW : T, Co, 15>;
 
-    // (co, ci) pairs; the row stride, padded off a multiple of 1 KiB (16 rows a power of two
-    // apart share a few cache sets: measured 3x slower)
-    static constexpr std::size_t Pn = Co * Ci, Pp = (Pn + W - 1) / W * W + ((Pn + W - 1) / W * W % 256 == 0 ? W : 0);
+    // (co, ci) pairs and U's row stride
+    static constexpr std::size_t Pn = Co * Ci, Pp = pair_stride(Pn);
     static constexpr std::size_t u_size = align_floats(A2 * Pp + R * R * Pp);  // U [A2][Pp], then a staging copy
     static constexpr std::size_t x_size = align_floats(2 * Ci * PR * RS);
     static constexpr std::size_t v_size = align_floats(A2 * Ci * Tp);
@@ -234,34 +313,7 @@ struct winograd {
     /// transformed Pn at a time across the vector. Row stride of U: Pp.
     template <class Gf>
     static void transform_weights(const Gf& g, float* u, float* k = nullptr) {
-        if (!k) k = u + A2 * Pp;  // k[tap][pair]
-        #pragma GCC unroll 8
-        for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
-            #pragma GCC unroll 8
-            for (std::size_t b = 0; b < R; ++b)
-                for (std::size_t co = 0; co < Co; ++co)
-                    for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * R + b) * Pp + (tr ? ci * Co + co : co * Ci + ci)] = g(co, ci, a, b);
-        if constexpr (Pp > Pn)
-            for (std::size_t t = 0; t < R * R; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
-        for (std::size_t p = 0; p < Pp; p += W) {
-            V::type t[A][R];  // G g, column by column
-            #pragma GCC unroll 8
-            for (std::size_t b = 0; b < R; ++b) {
-                V::type col[R], out[A];
-                #pragma GCC unroll 8
-                for (std::size_t a = 0; a < R; ++a) col[a] = V::load(k + (a * R + b) * Pp + p);
-                mat_apply<Gm>(col, out);
-                #pragma GCC unroll 8
-                for (std::size_t a = 0; a < A; ++a) t[a][b] = out[a];
-            }
-            #pragma GCC unroll 8
-            for (std::size_t a = 0; a < A; ++a) {  // (G g) G^T, row by row
-                V::type out[A];
-                mat_apply<Gm>(t[a], out);
-                #pragma GCC unroll 8
-                for (std::size_t b = 0; b < A; ++b) V::store(u + (a * A + b) * Pp + p, out[b]);
-            }
-        }
+        transform_kernels<Gm, R, Ci, Co, Pp, tr>(g, u, k ? k : u + A2 * Pp);
     }
 
     /// Zeroes the padded input planes (their borders stay zero; load_input writes the inside).
@@ -380,10 +432,10 @@ struct winograd {
                                 return c;
                             }();
                             typename TV::type off;
-                            window_argmax<TV>(y00, y01, y10, y11, mx, off);
+                            window_argmax<TV>(y00, y01, y10, y11, mx, off, float(OW));
                             idx = TV::set1(float(2 * th * OW)) + TV::load(col2.data() + j0) + off;
                         } else {
-                            mx = xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11));
+                            mx = wino_max(wino_max(y00, y01), wino_max(y10, y11));
                         }
                         const auto r = Act::template v<TV>(mx);
                         float* dst = y + (co * PH + th) * PW + j0;
@@ -475,9 +527,9 @@ struct winograd {
                         // the first maximum in window order (the values are finite here), then Act
                         auto mx = y00, off = V::zero();
                         if constexpr (saves_index<Pool>) {
-                            window_argmax<V>(y00, y01, y10, y11, mx, off);
+                            window_argmax<V>(y00, y01, y10, y11, mx, off, float(OW));
                         } else {
-                            mx = xsimd_max(xsimd_max(y00, y01), xsimd_max(y10, y11));
+                            mx = wino_max(wino_max(y00, y01), wino_max(y10, y11));
                         }
                         V::store(t[0], Act::template v<V>(mx));
                         V::store(t[1], off);
@@ -522,7 +574,11 @@ struct winograd {
     static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>({16, 2048 / Cop, TW}));  // >= one tile row
     static constexpr std::size_t DS = TB * Cop + ((TB * Cop) % 256 == 0 ? 16 : 0);
     static constexpr std::size_t dyw_size = align_floats(A2 * DS);
-    static constexpr std::size_t acc_size = align_floats(A2 * Ci * Cop);
+    // the accumulators: the task's sum, then the current sample's (summed apart and then added:
+    // one running sum over all of a batch's tiles loses digits in proportion, measured 4e-5 of
+    // dW's scale over 1000 tiles in fp32, against 2.5e-6 summed per sample of 49)
+    static constexpr std::size_t AS = A2 * Ci * Cop;
+    static constexpr std::size_t acc_size = align_floats(2 * AS);
     static constexpr std::size_t dw_scratch_floats = x_size + v_size + dyt_size + dyw_size + acc_size;
     using dw_blk = bcast_blocking<Ci, Cop>;
 
@@ -569,9 +625,11 @@ struct winograd {
 
     /// acc[xi] += V[xi] DY[xi] for the A2 positions, over one sample's tiles, a few tile rows
     /// at a time (the input transform and DY for those rows only, so they stay in cache): xs the
-    /// sample's input planes, dyt its dY transposed; v and dyw: scratch.
+    /// sample's input planes, dyt its dY transposed; v and dyw: scratch. The sample's sum is
+    /// formed apart (acc + AS), then added.
     static constexpr std::size_t CHd = std::max<std::size_t>(1, TB / TW);
     static void accumulate_dw(const float* xs, float* v, const float* dyt, float* dyw, float* acc) {
+        float* sample = acc + AS;
         for (std::size_t th0 = 0; th0 < TH; th0 += CHd) {
             const std::size_t th1 = std::min(TH, th0 + CHd), t0 = th0 * TW, nt = (th1 - th0) * TW;
             transform_input(xs, v, th0, th1);
@@ -579,11 +637,17 @@ struct winograd {
             for (std::size_t xi = 0; xi < A2; ++xi) {
                 const float* vk = v + xi * Ci * Tp;
                 const float* dk = dyw + xi * DS;
-                bcast_gemm<Cop, dw_blk::R, dw_blk::NV, init::accumulate>(
-                    0, Ci, nt, [vk](std::size_t r, std::size_t k) { return vk[r * Tp + k]; },
-                    [dk](std::size_t k) { return dk + k * Cop; }, acc + xi * Ci * Cop, Cop);
+                const auto gemm = [&]<init I>() {
+                    bcast_gemm<Cop, dw_blk::R, dw_blk::NV, I>(
+                        0, Ci, nt, [vk](std::size_t r, std::size_t k) { return vk[r * Tp + k]; },
+                        [dk](std::size_t k) { return dk + k * Cop; }, sample + xi * Ci * Cop, Cop);
+                };
+                if (th0 == 0) gemm.template operator()<init::zero>();
+                else gemm.template operator()<init::accumulate>();
             }
         }
+        static_assert(AS % W == 0);
+        for (std::size_t i = 0; i < AS; i += W) V::store(acc + i, V::load(acc + i) + V::load(sample + i));
     }
 
     /// add(co, ci, kh, kw, value) for every weight: value = (G^T acc G)[kh][kw].
@@ -628,36 +692,6 @@ private:
     }
 #endif
 
-    template <class X>
-    static X xsimd_max(const X& a, const X& b) {
-        if constexpr (std::is_same_v<X, float>) return a > b ? a : b;
-#ifndef CTNN_NO_SIMD
-        else return xsimd::max(a, b);
-#endif
-    }
-    /// The first maximum of a tile's four outputs in window order (finite values), and its
-    /// offset in the OH x OW map (0, 1, OW or OW + 1), lane by lane.
-    template <class Vt>
-    static void window_argmax(const typename Vt::type& y00, const typename Vt::type& y01, const typename Vt::type& y10,
-                              const typename Vt::type& y11, typename Vt::type& mx, typename Vt::type& off) {
-        mx = y00;
-        off = Vt::zero();
-        const auto take = [&](const typename Vt::type& c, float o) {
-            const auto k = c > mx;
-            mx = xsimd_select(k, c, mx);
-            off = xsimd_select(k, Vt::set1(o), off);
-        };
-        take(y01, 1.0f);
-        take(y10, float(OW));
-        take(y11, float(OW + 1));
-    }
-    template <class M, class X>
-    static X xsimd_select(const M& k, const X& a, const X& b) {
-        if constexpr (std::is_same_v<X, float>) return k ? a : b;
-#ifndef CTNN_NO_SIMD
-        else return xsimd::select(k, a, b);
-#endif
-    }
 };
 
 }  // namespace ctnn::cpu_detail

@@ -1,0 +1,443 @@
+// cpu kernel helper: Winograd F(4x4, 3x3) and F(4x4, 5x5) for stride-1 convolutions whose output
+// maps are small (the tiles of a sample fill few vectors).
+//
+// The same identity as winograd.hpp, Y = A^T [ (G g G^T) .* (B^T d B) ] A, with 4x4 output tiles
+// and (R+3)x(R+3) transforms: per output and input channel (R+3)^2 / 16 multiply-adds instead of
+// F(2x2)'s (R+1)^2 / 4 (5x5: 4.0 instead of 9.0 per 2x2 block, 3x3: 2.25 instead of 4.0), paid
+// for with larger transforms. The transforms use the points 0, +-1, +-2 (and +-1/2 for 5x5) and
+// are checked exactly by tools/winograd_matrices.py; in fp32 their rounding error is that of
+// F(2x2, 5x5) (tools/winograd_matrices.py --fp32 measures both).
+//
+// Layout: the tiles of one sample run across the vector (a Fashion-MNIST conv2 sample, 14 x 14
+// outputs, is 16 tiles: one AVX-512 vector), so
+//   1. the zero-padded input is kept as plain planes; the input transform reads the patch element
+//      (i, q) of W tiles at once with a gather (the tiles' offsets are compile-time constants);
+//   2. V[xi][ci][t] = (B^T d B)[xi], the GEMMs M[xi] [Co x T] = U[xi] [Co x Ci] x V[xi] [Ci x T]
+//      (bcast_gemm, U broadcast), a block of output channels at a time, so that M stays in L1/L2;
+//   3. Y = A^T M A plus bias, activation and, for a 2x2 stride-2 max pool, the four windows of
+//      each tile, written lane by lane.
+// As in winograd.hpp the caller uses this only for finite weights and inputs.
+#pragma once
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "winograd.hpp"
+
+namespace ctnn::cpu_detail {
+
+/// F(4, R): y = AT [ (G g) .* (BT d) ] for y_i = sum_k g_k d_(i+k), i < 4 (Cook-Toom; R = 3 on
+/// 0, +-3/2, +-2/3, inf, R = 5 on 0, +-1, +-2, +-1/2, inf).
+template <std::size_t R>
+struct wino4_mats;
+template <>
+struct wino4_mats<3> {
+    // points 0, +-3/2, +-2/3 rather than 0, +-1, +-2: in fp32 3.5x more accurate (1.5e-6 of the
+    // output's scale over 32 channels, where +-1, +-2 give 5.5e-6 and failed the PyTorch golden
+    // files' 1e-5 on the seed CNN)
+    struct AT {
+        static constexpr std::size_t rows = 4, cols = 6;
+        static constexpr float v[4][6] = {{1, 1, 1, 1, 1, 0},
+                                          {0, 1.5f, -1.5f, 2.0f / 3, -2.0f / 3, 0},
+                                          {0, 2.25f, 2.25f, 4.0f / 9, 4.0f / 9, 0},
+                                          {0, 3.375f, -3.375f, 8.0f / 27, -8.0f / 27, 1}};
+    };
+    struct G {
+        static constexpr std::size_t rows = 6, cols = 3;
+        static constexpr float v[6][3] = {{1, 0, 0},
+                                          {8.0f / 65, 12.0f / 65, 18.0f / 65},
+                                          {8.0f / 65, -12.0f / 65, 18.0f / 65},
+                                          {-81.0f / 130, -27.0f / 65, -18.0f / 65},
+                                          {-81.0f / 130, 27.0f / 65, -18.0f / 65},
+                                          {0, 0, 1}};
+    };
+    struct BT {
+        static constexpr std::size_t rows = 6, cols = 6;
+        static constexpr float v[6][6] = {{1, 0, -97.0f / 36, 0, 1, 0},
+                                          {0, -2.0f / 3, -4.0f / 9, 1.5f, 1, 0},
+                                          {0, 2.0f / 3, -4.0f / 9, -1.5f, 1, 0},
+                                          {0, -1.5f, -2.25f, 2.0f / 3, 1, 0},
+                                          {0, 1.5f, -2.25f, -2.0f / 3, 1, 0},
+                                          {0, 1, 0, -97.0f / 36, 0, 1}};
+    };
+};
+template <>
+struct wino4_mats<5> {
+    struct AT {
+        static constexpr std::size_t rows = 4, cols = 8;
+        static constexpr float v[4][8] = {{1, 1, 1, 1, 1, 1, 1, 0},
+                                          {0, 1, -1, 2, -2, 0.5f, -0.5f, 0},
+                                          {0, 1, 1, 4, 4, 0.25f, 0.25f, 0},
+                                          {0, 1, -1, 8, -8, 0.125f, -0.125f, 1}};
+    };
+    struct G {
+        static constexpr std::size_t rows = 8, cols = 5;
+        static constexpr float v[8][5] = {{-1, 0, 0, 0, 0},
+                                          {-2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9, -2.0f / 9},
+                                          {-2.0f / 9, 2.0f / 9, -2.0f / 9, 2.0f / 9, -2.0f / 9},
+                                          {1.0f / 90, 1.0f / 45, 2.0f / 45, 4.0f / 45, 8.0f / 45},
+                                          {1.0f / 90, -1.0f / 45, 2.0f / 45, -4.0f / 45, 8.0f / 45},
+                                          {32.0f / 45, 16.0f / 45, 8.0f / 45, 4.0f / 45, 2.0f / 45},
+                                          {32.0f / 45, -16.0f / 45, 8.0f / 45, -4.0f / 45, 2.0f / 45},
+                                          {0, 0, 0, 0, 1}};
+    };
+    struct BT {
+        static constexpr std::size_t rows = 8, cols = 8;
+        static constexpr float v[8][8] = {{-1, 0, 5.25f, 0, -5.25f, 0, 1, 0},
+                                          {0, 1, 1, -4.25f, -4.25f, 1, 1, 0},
+                                          {0, -1, 1, 4.25f, -4.25f, -1, 1, 0},
+                                          {0, 0.5f, 0.25f, -2.5f, -1.25f, 2, 1, 0},
+                                          {0, -0.5f, 0.25f, 2.5f, -1.25f, -2, 1, 0},
+                                          {0, 2, 4, -2.5f, -5, 0.5f, 1, 0},
+                                          {0, -2, 4, 2.5f, -5, -0.5f, 1, 0},
+                                          {0, -1, 0, 5.25f, 0, -5.25f, 0, 1}};
+    };
+};
+
+// ---- applying the larger transforms with their symmetry ------------------------------------
+// The points come in pairs +-p, so rows (BT) or columns (AT) come in pairs that differ only in
+// the signs of the odd columns (rows): both rows of a pair are E + O and E - O, E and O the sums
+// over the even and the odd columns; a pair of columns acts on in[j] + in[j+1] and
+// in[j] - in[j+1]. For F(4, 5) this takes BT from 44 to 28 operations and AT from 25 to 16
+// (the results differ from mat_apply's by float rounding).
+
+/// Whether rows i and i + 1 of M are such a pair.
+template <class M, std::size_t i>
+constexpr bool row_pair() {
+    if (i + 1 >= M::rows) return false;
+    bool even = false, odd = false;
+    for (std::size_t j = 0; j < M::cols; ++j) {
+        if (M::v[i + 1][j] != (j % 2 ? -M::v[i][j] : M::v[i][j])) return false;
+        if (M::v[i][j] != 0.0f) (j % 2 ? odd : even) = true;
+    }
+    return even && odd;
+}
+template <class M, std::size_t i, std::size_t Par>
+constexpr std::size_t first_of_parity() {
+    for (std::size_t j = Par; j < M::cols; j += 2)
+        if (M::v[i][j] != 0.0f) return j;
+    return M::cols;
+}
+template <class M, std::size_t i, std::size_t j, class T>
+[[gnu::always_inline]] inline void parity_rest(const T* in, T& s) {
+    if constexpr (j < M::cols) {
+        constexpr float c = M::v[i][j];
+        if constexpr (c == 1.0f) s = s + in[j];
+        else if constexpr (c == -1.0f) s = s - in[j];
+        else if constexpr (c != 0.0f) s = s + in[j] * T(c);
+        parity_rest<M, i, j + 2>(in, s);
+    }
+}
+/// sum over the columns j of parity Par of M[i][j] in[j]
+template <class M, std::size_t i, std::size_t Par, class T>
+[[gnu::always_inline]] inline T parity_sum(const T* in) {
+    constexpr std::size_t j = first_of_parity<M, i, Par>();
+    constexpr float c = M::v[i][j];
+    T s = c == 1.0f ? in[j] : c == -1.0f ? T(0.0f) - in[j] : in[j] * T(c);
+    parity_rest<M, i, j + 2>(in, s);
+    return s;
+}
+/// out = M in, row pairs as E +- O, other rows as mat_apply.
+template <class M, std::size_t i = 0, class T>
+[[gnu::always_inline]] inline void mat_apply_rows(const T* in, T* out) {
+    if constexpr (i < M::rows) {
+        if constexpr (row_pair<M, i>()) {
+            const T e = parity_sum<M, i, 0>(in), o = parity_sum<M, i, 1>(in);
+            out[i] = e + o;
+            out[i + 1] = e - o;
+            mat_apply_rows<M, i + 2>(in, out);
+        } else {
+            mat_apply<M, i, i + 1>(in, out);
+            mat_apply_rows<M, i + 1>(in, out);
+        }
+    }
+}
+/// Columns j, j + 1 of M that are a pair (column j + 1 is column j with odd rows negated).
+template <class M>
+constexpr std::array<bool, M::cols> col_pairs() {
+    std::array<bool, M::cols> p{};
+    for (std::size_t j = 0; j + 1 < M::cols; ++j) {
+        if (j > 0 && p[j - 1]) continue;
+        bool ok = true, even = false, odd = false;
+        for (std::size_t r = 0; r < M::rows; ++r) {
+            if (M::v[r][j + 1] != (r % 2 ? -M::v[r][j] : M::v[r][j])) ok = false;
+            if (M::v[r][j] != 0.0f) (r % 2 ? odd : even) = true;
+        }
+        p[j] = ok && even && odd;
+    }
+    return p;
+}
+/// M acting on (in[j] + in[j+1], in[j] - in[j+1]) in place of (in[j], in[j+1]) for its column pairs.
+template <class M>
+struct col_pair_folded {
+    static constexpr std::size_t rows = M::rows, cols = M::cols;
+    static constexpr auto pairs = col_pairs<M>();
+    static constexpr auto v = [] {
+        std::array<std::array<float, cols>, rows> t{};
+        for (std::size_t r = 0; r < rows; ++r)
+            for (std::size_t j = 0; j < cols; ++j) t[r][j] = M::v[r][j];
+        for (std::size_t j = 0; j < cols; ++j)
+            if (pairs[j])
+                for (std::size_t r = 0; r < rows; ++r) {
+                    t[r][j] = r % 2 ? 0.0f : M::v[r][j];
+                    t[r][j + 1] = r % 2 ? M::v[r][j] : 0.0f;
+                }
+        return t;
+    }();
+};
+/// out = M in, with M's column pairs and row pairs folded.
+template <class M, class T>
+[[gnu::always_inline]] inline void mat_apply_paired(const T* in, T* out) {
+    using F = col_pair_folded<M>;
+    if constexpr (std::find(F::pairs.begin(), F::pairs.end(), true) == F::pairs.end()) {
+        mat_apply_rows<M>(in, out);
+    } else {
+        T p[M::cols];
+        [&]<std::size_t... j>(std::index_sequence<j...>) {
+            ((p[j] = F::pairs[j] ? in[j] + in[j + 1] : (j > 0 && F::pairs[j > 0 ? j - 1 : 0]) ? in[j - 1] - in[j] : in[j]), ...);
+        }(std::make_index_sequence<M::cols>{});
+        mat_apply_rows<F>(p, out);
+    }
+}
+
+/// W floats base[idx[l]] (idx: W offsets, aligned to 64 bytes).
+template <class Vt = V>
+[[gnu::always_inline]] inline typename Vt::type gather(const float* base, const std::int32_t* idx) {
+    constexpr std::size_t w = Vt::width;
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+    if constexpr (w == 16) return _mm512_i32gather_ps(_mm512_load_si512(idx), base, 4);
+    else
+#endif
+#if !defined(CTNN_NO_SIMD) && defined(__AVX2__)
+    if constexpr (w == 8) return _mm256_i32gather_ps(base, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx)), 4);
+    else
+#endif
+    {
+        alignas(64) float t[w];
+        for (std::size_t l = 0; l < w; ++l) t[l] = base[idx[l]];
+        return Vt::load(t);
+    }
+}
+
+/// Winograd F(4x4, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1. The
+/// same interface as winograd (transform_weights, clear_input, load_input, run_sample).
+template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P, std::size_t R>
+struct winograd4 {
+    static_assert(R == 3 || R == 5);
+    static constexpr std::size_t A = R + 3, A2 = A * A;  // the transform's size, positions
+    using AT = typename wino4_mats<R>::AT;
+    using Gm = typename wino4_mats<R>::G;
+    using BT = typename wino4_mats<R>::BT;
+    static constexpr std::size_t OH = H + 2 * P - (R - 1), OW = Wd + 2 * P - (R - 1);
+    static constexpr std::size_t TH = (OH + 3) / 4, TW = (OW + 3) / 4, T = TH * TW;
+    static constexpr std::size_t NC = (T + W - 1) / W, Tp = NC * W;  // vectors of tiles; V's, M's row length
+    static constexpr std::size_t PR = 4 * TH + R - 1, RS = 4 * TW + R - 1;  // padded rows, row stride
+    static constexpr std::size_t plane = PR * RS;
+    static constexpr std::size_t Pn = Co * Ci, Pp = pair_stride(Pn);
+    static constexpr std::size_t u_size = align_floats(A2 * Pp + R * R * Pp);  // U [A2][Pp], then a staging copy
+    static constexpr std::size_t x_size = align_floats(Ci * plane + 16);  // (+ what patch_row4 reads past the end)
+    // V's plane stride, off a multiple of 1 KiB (the input transform stores to all A2 planes at
+    // once: planes 4 KiB apart share one cache set)
+    static constexpr std::size_t VS = Ci * Tp + ((Ci * Tp) % 256 == 0 ? 16 : 0);
+    static constexpr std::size_t v_size = align_floats(A2 * VS);
+    // the GEMMs and the output transform run CB output channels at a time (M: A2 x CB x Tp)
+    static constexpr std::size_t CB = std::min<std::size_t>(Co, 16);
+    static constexpr std::size_t MS = CB * Tp + ((CB * Tp) % 256 == 0 ? 16 : 0);  // M's plane stride
+    static constexpr std::size_t m_size = align_floats(A2 * MS);
+    static constexpr std::size_t scratch_floats = u_size + x_size + v_size + m_size;
+    using blk = bcast_blocking<CB, Tp, 15>;
+
+    /// The offset in a padded plane of each tile's top left corner, W tiles a vector (tiles
+    /// past T read the corner of tile 0; their results are dropped).
+    alignas(64) static constexpr std::array<std::int32_t, Tp> corner = [] {
+        std::array<std::int32_t, Tp> c{};
+        for (std::size_t t = 0; t < T; ++t) c[t] = std::int32_t(4 * (t / TW) * RS + 4 * (t % TW));
+        return c;
+    }();
+
+    template <class Gf>
+    static void transform_weights(const Gf& g, float* u, float* k = nullptr) {
+        transform_kernels<Gm, R, Ci, Co, Pp, false>(g, u, k ? k : u + A2 * Pp);
+    }
+
+    /// Zeroes the padded input planes (their borders stay zero; load_input writes the inside).
+    static void clear_input(float* xs) { std::fill(xs, xs + x_size, 0.0f); }
+
+    /// The inside of the padded planes from one sample x [Ci, H, Wd].
+    static void load_input(const float* x, float* xs) {
+        for (std::size_t ci = 0; ci < Ci; ++ci)
+            for (std::size_t h = 0; h < H; ++h)
+                std::memcpy(xs + ci * plane + (h + P) * RS + P, x + (ci * H + h) * Wd, Wd * sizeof(float));
+    }
+
+    // With 16-float vectors and rows of 4 tiles, a vector is 4 tile rows: its patch elements are
+    // read with plain loads of those rows and 4x4 transposes, not gathers (the input transform
+    // of the Fashion-MNIST conv2's dX: 25 -> 13 us a sample on Zen 4, where a gather of 16
+    // floats takes ~11 cycles).
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+    static constexpr bool rows4 = W == 16 && TW == 4 && TH % 4 == 0;
+    /// d[q] lane 4 th + tw = row 4 th (of the 4 tile rows from p) at column 4 tw + q, q < A.
+    static void patch_row4(const float* p, V::type* d) {
+        // from two rows a and b (16 floats each): lanes 0-3 a[4tw + q0], 4-7 b[4tw + q0],
+        // 8-11 a[4tw + q0 + 1], 12-15 b[4tw + q0 + 1], for q0 = 0 and 2
+        const __m512i i0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+        const __m512i i2 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+        #pragma GCC unroll 2
+        for (std::size_t h = 0; h < (A + 3) / 4; ++h) {  // columns 4h + [0, 4)
+            const __m512 r0 = _mm512_loadu_ps(p + 4 * h), r1 = _mm512_loadu_ps(p + 4 * RS + 4 * h);
+            const __m512 r2 = _mm512_loadu_ps(p + 8 * RS + 4 * h), r3 = _mm512_loadu_ps(p + 12 * RS + 4 * h);
+            const __m512 a0 = _mm512_permutex2var_ps(r0, i0, r1), b0 = _mm512_permutex2var_ps(r2, i0, r3);
+            d[4 * h + 0] = _mm512_shuffle_f32x4(a0, b0, 0x44);
+            d[4 * h + 1] = _mm512_shuffle_f32x4(a0, b0, 0xEE);
+            if (4 * h + 2 < A) {
+                const __m512 a2 = _mm512_permutex2var_ps(r0, i2, r1), b2 = _mm512_permutex2var_ps(r2, i2, r3);
+                d[4 * h + 2] = _mm512_shuffle_f32x4(a2, b2, 0x44);
+                d[4 * h + 3] = _mm512_shuffle_f32x4(a2, b2, 0xEE);
+            }
+        }
+    }
+#else
+    static constexpr bool rows4 = false;
+    static void patch_row4(const float*, V::type*) {}
+#endif
+
+    /// V = B^T d B for every channel and tile.
+    static void transform_input(const float* xs, float* v) {
+        for (std::size_t ci = 0; ci < Ci; ++ci)
+            for (std::size_t c = 0; c < NC; ++c) {
+                const float* base = xs + ci * plane;
+                const std::int32_t* idx = corner.data() + c * W;
+                V::type e[A][A];  // e[i] = B^T (row i of the patches)
+                #pragma GCC unroll 8
+                for (std::size_t i = 0; i < A; ++i) {
+                    V::type d[A];
+                    if constexpr (rows4) {
+                        patch_row4(base + 16 * c * RS + i * RS, d);
+                    } else {
+                        #pragma GCC unroll 8
+                        for (std::size_t q = 0; q < A; ++q) d[q] = gather(base + i * RS + q, idx);
+                    }
+                    mat_apply_paired<BT>(d, e[i]);
+                }
+                float* dst = v + ci * Tp + c * W;
+                #pragma GCC unroll 8
+                for (std::size_t j = 0; j < A; ++j) {  // B^T (d B), column by column
+                    V::type col[A], out[A];
+                    #pragma GCC unroll 8
+                    for (std::size_t i = 0; i < A; ++i) col[i] = e[i][j];
+                    mat_apply_paired<BT>(col, out);
+                    #pragma GCC unroll 8
+                    for (std::size_t i = 0; i < A; ++i) V::store(dst + (i * A + j) * VS, out[i]);
+                }
+            }
+    }
+
+    /// M[xi] = U[xi] V[xi] for the output channels [co0, co0 + CB) and the A2 positions.
+    static void multiply(const float* u, const float* v, float* m, std::size_t co0) {
+        for (std::size_t xi = 0; xi < A2; ++xi) {
+            const float* uk = u + xi * Pp + co0 * Ci;
+            const float* vk = v + xi * VS;
+            bcast_gemm<Tp, blk::R, blk::NV, init::zero>(
+                0, std::min(CB, Co - co0), Ci, [uk](std::size_t r, std::size_t k) { return uk[r * Ci + k]; },
+                [vk](std::size_t k) { return vk + k * Tp; }, m + xi * MS, Tp);
+        }
+    }
+
+    /// Y = A^T M A plus bias, then Act, then Pool (no_pool or a 2x2 stride-2 max pool) for the
+    /// output channels [co0, co0 + CB), into y [Co, ...] of one sample. bias may be null.
+    template <class Act, class Pool>
+    static void transform_output(const float* m, const float* bias, float* y, float* saved, std::size_t co0) {
+        constexpr bool pooled = Pool::K == 2;
+        static_assert(Pool::K == 1 || (Pool::K == 2 && Pool::S == 2));
+        constexpr std::size_t PH = OH / 2, PW = OW / 2;
+        const std::size_t co1 = std::min(Co, co0 + CB);
+        for (std::size_t co = co0; co < co1; ++co) {
+            const auto b = V::set1(bias ? bias[co] : 0.0f);
+            for (std::size_t c = 0; c < NC; ++c) {
+                const float* src = m + (co - co0) * Tp + c * W;
+                V::type s[4][A];  // A^T M, column by column
+                #pragma GCC unroll 8
+                for (std::size_t j = 0; j < A; ++j) {
+                    V::type col[A], out[4];
+                    #pragma GCC unroll 8
+                    for (std::size_t i = 0; i < A; ++i) col[i] = V::load(src + (i * A + j) * MS);
+                    mat_apply_paired<AT>(col, out);
+                    #pragma GCC unroll 4
+                    for (std::size_t r = 0; r < 4; ++r) s[r][j] = out[r];
+                }
+                V::type o[4][4];  // (A^T M) A, plus the bias
+                #pragma GCC unroll 4
+                for (std::size_t r = 0; r < 4; ++r) {
+                    mat_apply_paired<AT>(s[r], o[r]);
+                    #pragma GCC unroll 4
+                    for (std::size_t q = 0; q < 4; ++q) o[r][q] = o[r][q] + b;
+                }
+                const std::size_t nl = std::min(W, T - c * W);  // the lanes that are tiles
+                if constexpr (pooled) {
+                    // the four 2x2 windows of each tile: max (the first in window order) before the
+                    // activation, which is monotone, as the direct path
+                    alignas(64) float r[4][W], at[4][W];
+                    #pragma GCC unroll 4
+                    for (std::size_t wdw = 0; wdw < 4; ++wdw) {
+                        const std::size_t a = 2 * (wdw / 2), q = 2 * (wdw % 2);
+                        V::type mx, off = V::zero();
+                        if constexpr (saves_index<Pool>) {
+                            window_argmax<V>(o[a][q], o[a][q + 1], o[a + 1][q], o[a + 1][q + 1], mx, off, float(OW));
+                        } else {
+                            mx = wino_max(wino_max(o[a][q], o[a][q + 1]), wino_max(o[a + 1][q], o[a + 1][q + 1]));
+                        }
+                        V::store(r[wdw], Act::template v<V>(mx));
+                        if constexpr (saves_index<Pool>) V::store(at[wdw], off);
+                    }
+                    for (std::size_t l = 0; l < nl; ++l) {
+                        const std::size_t t = c * W + l, th = t / TW, tw = t % TW;
+                        for (std::size_t wdw = 0; wdw < 4; ++wdw) {
+                            const std::size_t ph = 2 * th + wdw / 2, pw = 2 * tw + wdw % 2;
+                            if (ph >= PH || pw >= PW) continue;
+                            const std::size_t i = (co * PH + ph) * PW + pw;
+                            y[i] = r[wdw][l];
+                            if constexpr (saves_index<Pool>) saved[i] = float(2 * ph * OW + 2 * pw) + at[wdw][l];
+                        }
+                    }
+                } else {
+                    alignas(64) float r[4][4][W];
+                    #pragma GCC unroll 4
+                    for (std::size_t i = 0; i < 4; ++i)
+                        #pragma GCC unroll 4
+                        for (std::size_t q = 0; q < 4; ++q) V::store(r[i][q], Act::template v<V>(o[i][q]));
+                    for (std::size_t l = 0; l < nl; ++l) {
+                        const std::size_t t = c * W + l, oh = 4 * (t / TW), ow = 4 * (t % TW);
+                        const std::size_t ni = std::min<std::size_t>(4, OH - oh), nq = std::min<std::size_t>(4, OW - ow);
+                        float* dst = y + (co * OH + oh) * OW + ow;
+                        for (std::size_t i = 0; i < ni; ++i)
+                            for (std::size_t q = 0; q < nq; ++q) dst[i * OW + q] = r[i][q][l];
+                    }
+                }
+            }
+        }
+    }
+
+    /// One sample, input planes xs to y (and saved): the input transform, then the GEMMs and the
+    /// output transform CB output channels at a time.
+    template <class Act, class Pool>
+    static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
+                           float* saved) {
+        transform_input(xs, v);
+        for (std::size_t co0 = 0; co0 < Co; co0 += CB) {
+            multiply(u, v, m, co0);
+            transform_output<Act, Pool>(m, bias, y, saved, co0);
+        }
+    }
+};
+
+/// Whether F(4x4) pays over F(2x2) for a stride-1 RxR conv with an OH x OW output: its GEMMs
+/// (tiles rounded up to whole vectors) do at most 3/4 of F(2x2)'s multiplies.
+template <std::size_t R>
+constexpr bool wino4_pays(std::size_t OH, std::size_t OW) {
+    const std::size_t t4 = ((OH + 3) / 4) * ((OW + 3) / 4), t2 = ((OH + 1) / 2) * ((OW + 1) / 2);
+    const std::size_t a4 = (R + 3) * (R + 3), a2 = (R + 1) * (R + 1);
+    return W >= 8 && 4 * a4 * ((t4 + W - 1) / W * W) <= 3 * a2 * t2;
+}
+
+}  // namespace ctnn::cpu_detail
