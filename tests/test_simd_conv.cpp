@@ -49,8 +49,8 @@ TEST_CASE("cpu Conv 3x3 by Winograd F(2x2,3x3) matches the reference", "[simd][c
     STATIC_REQUIRE((conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_fwd && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wino_dx));  // F(2x2,5x5)
     STATIC_REQUIRE((!conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_fwd && !conv_s1<8, 8, 7, 3, Shape<8, 9, 9>>::wino_dx));
     if (simd::width == 8 || simd::width == 16) {  // the GEMM orientation follows the vector width
-        CHECK((conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wf::tr && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wf::tr));
-        CHECK((!conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wf::tr));
+        CHECK((conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wf2::tr && conv_s1<32, 64, 5, 2, Shape<32, 14, 14>>::wf2::tr));
+        CHECK((!conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>::wf2::tr));
     }
     STATIC_REQUIRE((!conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_fwd && !conv_s1<9, 5, 3, 1, Shape<9, 7, 9>>::wino_dx));
     const thread_count_guard guard;
@@ -87,7 +87,8 @@ TEST_CASE("cpu Conv by Winograd F(4x4, 3x3) and F(4x4, 5x5) matches the referenc
     using S = conv_s1<16, 32, 3, 1, Shape<16, 16, 16>>;  // the seed CNN's conv2
     using N = conv_s1<9, 8, 5, 0, Shape<9, 20, 20>>;     // forward 16 x 16, dX 20 x 20 (padding 4)
     using G = conv_s1<10, 9, 5, 2, Shape<10, 11, 17>>;   // 3 x 5 tiles
-    STATIC_REQUIRE((F::wino4_fwd && F::wino4_dx && S::wino4_fwd && S::wino4_dx && N::wino4_fwd && N::wino4_dx) == wide);
+    STATIC_REQUIRE((F::wino4_fwd && F::wino4_dx && F::wino4_dw && S::wino4_fwd && S::wino4_dx && S::wino4_dw && N::wino4_fwd &&
+                    N::wino4_dx && N::wino4_dw) == wide);
     STATIC_REQUIRE((!conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wino4_fwd && !conv_s1<8, 16, 3, 1, Shape<8, 9, 7>>::wino4_dx));
     // with 16-float vectors, rows of 4 tiles (a vector is 4 tile rows) are loaded, not gathered
     STATIC_REQUIRE((rows4<F::wff>() && rows4<F::wb>() && rows4<S::wff>() && rows4<N::wff>()) == (simd::width == 16));

@@ -131,14 +131,16 @@ struct conv_s1 {
     // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
     // direct dW there)
     static constexpr bool wino_dw = wino_fwd;
-    // The forward and dX use F(4x4) tiles (winograd4.hpp) where their GEMMs do at most 3/4 of
-    // F(2x2)'s multiplies (small maps, tiles across the vector: the Fashion-MNIST and seed CNNs'
-    // second convs); dW stays on F(2x2) tiles.
+    // The forward, dX and dW use F(4x4) tiles (winograd4.hpp) where their GEMMs do at most 3/4
+    // of F(2x2)'s multiplies (small maps, tiles across the vector: the Fashion-MNIST and seed
+    // CNNs' second convs).
     static constexpr std::size_t Pdx = P <= K - 1 ? K - 1 - P : 0;  // dX's padding
     static constexpr bool wino4_fwd = wino_fwd && wino4_pays<K>(OH, OW);
     static constexpr bool wino4_dx = wino_dx && wino4_pays<K>(H, Wd);
-    using wf = std::conditional_t<wino_fwd || wino_dw, winograd<Ci, Co, H, Wd, P, K>, void>;  // dW (and F(2x2) forward)
-    using wff = std::conditional_t<wino4_fwd, winograd4<Ci, Co, H, Wd, P, K>, wf>;             // forward
+    static constexpr bool wino4_dw = wino_dw && wino4_pays<K>(OH, OW);
+    using wf2 = std::conditional_t<wino_fwd || wino_dw, winograd<Ci, Co, H, Wd, P, K>, void>;
+    using wff = std::conditional_t<wino4_fwd, winograd4<Ci, Co, H, Wd, P, K>, wf2>;  // forward
+    using wf = std::conditional_t<wino4_dw, winograd4<Ci, Co, H, Wd, P, K>, wf2>;    // dW
     using wb = std::conditional_t<wino_dx, std::conditional_t<wino4_dx, winograd4<Co, Ci, OH, OW, Pdx, K>, winograd<Co, Ci, OH, OW, Pdx, K>>, void>;
     template <class Wg>
     static constexpr std::size_t wino_scratch() {
@@ -354,7 +356,8 @@ struct conv_s1 {
                     dy = dyc;
                     if constexpr (wino_dw)
                         if (part) {  // dY transposed for the Winograd dW, scattered the same way
-                            constexpr std::size_t CW = 2 * wf::TW, Cop = wf::Cop;
+                            constexpr std::size_t CW = wf::CW, Cop = wf::Cop;
+                            static_assert(Cop == Copad);
                             std::fill(wdyt, wdyt + wf::dyt_size, 0.0f);
                             for (std::size_t co = 0; co < Co; ++co)
                                 for (std::size_t j = 0; j < PQ; ++j) {
@@ -422,8 +425,9 @@ struct conv_s1 {
             }
             if constexpr (wino_dw)
                 if (part)
-                    wf::finish_dw(wacc, [part](std::size_t co, std::size_t ci, std::size_t kh, std::size_t kw, float v) {
-                        part[(ci * KK + kh * K + kw) * Copad + co] += v;
+                    wf::finish_dw(wacc, [part](std::size_t ci, std::size_t kh, std::size_t kw, std::size_t co0, V::type v) {
+                        float* d = part + (ci * KK + kh * K + kw) * Copad + co0;
+                        V::store(d, V::load(d) + v);
                     });
         });
         if (a.dparams) {

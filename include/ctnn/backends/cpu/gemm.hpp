@@ -54,9 +54,11 @@ enum class init { zero, bias, accumulate };
 /// Prefetch: also fetch the same rows of b's next column panel (NV vectors on) into L2, so that
 /// a large b read a column panel at a time (many rows far apart) streams from memory ahead of use.
 /// Stream: write C with stream() stores (C aligned to the vector, ldc a multiple of it).
-template <class Vt, std::size_t R, std::size_t NV, init Init, bool Prefetch = false, bool Stream = false, class A, class B>
+/// SumTo: add the tile to sum_to (same layout as C) instead of writing C.
+template <class Vt, std::size_t R, std::size_t NV, init Init, bool Prefetch = false, bool Stream = false,
+          bool SumTo = false, class A, class B>
 inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, std::size_t j0, float* c,
-                       std::size_t ldc, const float* bias) {
+                       std::size_t ldc, const float* bias, float* sum_to = nullptr) {
     constexpr std::size_t w = Vt::width;
     typename Vt::type s[R][NV];
 #pragma GCC unroll 32
@@ -86,8 +88,10 @@ inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, st
     for (std::size_t r = 0; r < R; ++r)
 #pragma GCC unroll 8
         for (std::size_t v = 0; v < NV; ++v) {
-            if constexpr (Stream) Vt::stream(c + (m0 + r) * ldc + j0 + v * w, s[r][v]);
-            else Vt::store(c + (m0 + r) * ldc + j0 + v * w, s[r][v]);
+            const std::size_t o = (m0 + r) * ldc + j0 + v * w;
+            if constexpr (SumTo) Vt::store(sum_to + o, Vt::load(sum_to + o) + s[r][v]);
+            else if constexpr (Stream) Vt::stream(c + o, s[r][v]);
+            else Vt::store(c + o, s[r][v]);
         }
 }
 
@@ -97,13 +101,16 @@ inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, st
 /// Prefetch (with PanelOuter): the first row block of each panel fetches the next panel into L2
 /// (a 3136 x 1024 Linear's dx: 2.8 -> 1.9 ms on Zen 4, its weights read from memory).
 /// Stream: C is written around the caches (the caller checks alignment, and fences after).
+/// SumTo: the result (C's initial values plus a * b, by Init) is added to sum_to, and C is left as
+/// it was (a running sum kept apart from a longer one, without a pass of its own).
 template <std::size_t N, std::size_t R, std::size_t NV, init Init, bool PanelOuter = false, bool Prefetch = false,
-          bool Stream = false, class A, class B>
+          bool Stream = false, bool SumTo = false, class A, class B>
 inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, const A& a, const B& b, float* c,
-                       std::size_t ldc, const float* bias = nullptr) {
+                       std::size_t ldc, const float* bias = nullptr, float* sum_to = nullptr) {
     constexpr std::size_t NB = NV * W, full = N / NB * NB, rest_v = (N - full) / W, tail0 = full + rest_v * W;
     static_assert(!Prefetch || PanelOuter, "Prefetch fetches the next column panel");
     static_assert(!Stream || W > 1, "Stream stores whole vectors");
+    static_assert(!SumTo || (!PanelOuter && !Stream));
     if constexpr (PanelOuter) {
         if constexpr (full > 0)
             for (std::size_t j0 = 0; j0 < full; j0 += NB)
@@ -121,9 +128,10 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
     }
     for_tiles<R>(m_begin, m_end, [&]<std::size_t Rr>(std::size_t m0) {
         if constexpr (full > 0)
-            for (std::size_t j0 = 0; j0 < full; j0 += NB) bcast_tile<V, Rr, NV, Init, false, Stream>(K, a, m0, b, j0, c, ldc, bias);
-        if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init, false, Stream>(K, a, m0, b, full, c, ldc, bias);
-        if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init>(K, a, m0, b, tail0, c, ldc, bias);
+            for (std::size_t j0 = 0; j0 < full; j0 += NB)
+                bcast_tile<V, Rr, NV, Init, false, Stream, SumTo>(K, a, m0, b, j0, c, ldc, bias, sum_to);
+        if constexpr (rest_v > 0) bcast_tile<V, Rr, rest_v, Init, false, Stream, SumTo>(K, a, m0, b, full, c, ldc, bias, sum_to);
+        if constexpr (N > tail0) bcast_tile<simd::scalar, Rr, N - tail0, Init, false, false, SumTo>(K, a, m0, b, tail0, c, ldc, bias, sum_to);
     });
 }
 

@@ -255,6 +255,34 @@ constexpr std::size_t pair_stride(std::size_t n) {
     return v + (v % 256 == 0 ? W : 0);
 }
 
+/// The weight gradient from the A2 = A * A accumulated positions acc [xi][ci][Cop] (co across
+/// the vector): add(ci, kh, kw, co0, values) with values = (G^T acc G)[kh][kw] for the output
+/// channels [co0, co0 + W); GT = G^T (R x A).
+template <class GT, std::size_t Ci, std::size_t Cop, class Add>
+inline void finish_weight_grads(const float* acc, const Add& add) {
+    constexpr std::size_t R = GT::rows, A = GT::cols;
+    for (std::size_t ci = 0; ci < Ci; ++ci)
+        for (std::size_t co = 0; co < Cop; co += W) {
+            V::type t[R][A];  // G^T m, column by column
+            #pragma GCC unroll 8
+            for (std::size_t q = 0; q < A; ++q) {
+                V::type col[A], out[R];
+                #pragma GCC unroll 8
+                for (std::size_t p = 0; p < A; ++p) col[p] = V::load(acc + ((p * A + q) * Ci + ci) * Cop + co);
+                mat_apply<GT>(col, out);
+                #pragma GCC unroll 8
+                for (std::size_t a = 0; a < R; ++a) t[a][q] = out[a];
+            }
+            #pragma GCC unroll 8
+            for (std::size_t a = 0; a < R; ++a) {  // (G^T m) G, row by row
+                V::type out[R];
+                mat_apply<GT>(t[a], out);
+                #pragma GCC unroll 8
+                for (std::size_t b = 0; b < R; ++b) add(ci, a, b, co, out[b]);
+            }
+        }
+}
+
 /// Winograd F(2x2, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1.
 template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P, std::size_t R = 3>
 struct winograd {
@@ -567,7 +595,8 @@ struct winograd {
     // samples) is A2 GEMMs acc[xi] [Ci x Co] += V[xi] [Ci x T] x DY[xi] [T x Co], Co across the
     // vector. finish_dw applies G^T . G once per task.
     static constexpr std::size_t Cop = (Co + W - 1) / W * W;
-    static constexpr std::size_t dyt_size = align_floats(2 * TH * 2 * TW * Cop);  // dY [row, col, co]
+    static constexpr std::size_t CW = 2 * TW;  // dyt's columns
+    static constexpr std::size_t dyt_size = align_floats(2 * TH * CW * Cop);  // dY [row, col, co]
     // DY is formed and consumed about TB tiles (whole tile rows) at a time, so its A2 planes
     // (TB x Cop each) stay in cache; their stride is kept off multiples of 1 KiB (16 streams
     // 4 KiB apart share one set of cache lines: measured 5x slower on whole planes).
@@ -592,7 +621,6 @@ struct winograd {
 
     /// dyt [row, col, co] (2 TH x 2 TW x Cop) from one sample's dY [Co, OH, OW].
     static void transpose_dy(const float* dy, float* dyt) {
-        constexpr std::size_t CW = 2 * TW;
         for (std::size_t co = 0; co < Co; ++co)
             for (std::size_t oh = 0; oh < OH; ++oh)
                 for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * CW + ow) * Cop + co] = dy[(co * OH + oh) * OW + ow];
@@ -601,7 +629,6 @@ struct winograd {
     /// DY[xi][t - t0][co] = (A dY_t A^T)[xi] (A = [1 0; 1 1; 1 -1; 0 -1]) for the tiles
     /// [t0, t0 + nt), from dyt.
     static void transform_dyt(const float* dyt, float* dyw, std::size_t t0, std::size_t nt) {
-        constexpr std::size_t CW = 2 * TW;
         for (std::size_t t = t0; t < t0 + nt; ++t) {
             const std::size_t th = t / TW, tw = t % TW;
             for (std::size_t c0 = 0; c0 < Cop; c0 += W) {
@@ -626,7 +653,7 @@ struct winograd {
     /// acc[xi] += V[xi] DY[xi] for the A2 positions, over one sample's tiles, a few tile rows
     /// at a time (the input transform and DY for those rows only, so they stay in cache): xs the
     /// sample's input planes, dyt its dY transposed; v and dyw: scratch. The sample's sum is
-    /// formed apart (acc + AS), then added.
+    /// formed apart (in acc + AS), and its last GEMMs add it to the task's.
     static constexpr std::size_t CHd = std::max<std::size_t>(1, TB / TW);
     static void accumulate_dw(const float* xs, float* v, const float* dyt, float* dyw, float* acc) {
         float* sample = acc + AS;
@@ -637,42 +664,26 @@ struct winograd {
             for (std::size_t xi = 0; xi < A2; ++xi) {
                 const float* vk = v + xi * Ci * Tp;
                 const float* dk = dyw + xi * DS;
-                const auto gemm = [&]<init I>() {
-                    bcast_gemm<Cop, dw_blk::R, dw_blk::NV, I>(
+                // the sample's first rows start its sum, its last rows add it to the task's
+                const auto gemm = [&]<init I, bool Last>() {
+                    bcast_gemm<Cop, dw_blk::R, dw_blk::NV, I, false, false, false, Last>(
                         0, Ci, nt, [vk](std::size_t r, std::size_t k) { return vk[r * Tp + k]; },
-                        [dk](std::size_t k) { return dk + k * Cop; }, sample + xi * Ci * Cop, Cop);
+                        [dk](std::size_t k) { return dk + k * Cop; }, sample + xi * Ci * Cop, Cop, nullptr, acc + xi * Ci * Cop);
                 };
-                if (th0 == 0) gemm.template operator()<init::zero>();
-                else gemm.template operator()<init::accumulate>();
+                const bool first = th0 == 0, last = th1 == TH;
+                if (first && last) gemm.template operator()<init::zero, true>();
+                else if (first) gemm.template operator()<init::zero, false>();
+                else if (last) gemm.template operator()<init::accumulate, true>();
+                else gemm.template operator()<init::accumulate, false>();
             }
         }
-        static_assert(AS % W == 0);
-        for (std::size_t i = 0; i < AS; i += W) V::store(acc + i, V::load(acc + i) + V::load(sample + i));
     }
 
-    /// add(co, ci, kh, kw, value) for every weight: value = (G^T acc G)[kh][kw].
+    /// add(ci, kh, kw, co0, values) for every weight, W output channels [co0, co0 + W) at a
+    /// time: values = (G^T acc G)[kh][kw].
     template <class Add>
     static void finish_dw(const float* acc, const Add& add) {
-        for (std::size_t ci = 0; ci < Ci; ++ci)
-            for (std::size_t co = 0; co < Co; ++co) {
-                float t[R][A];  // G^T m, column by column
-                #pragma GCC unroll 8
-                for (std::size_t q = 0; q < A; ++q) {
-                    float col[A], out[R];
-                    #pragma GCC unroll 8
-                    for (std::size_t p = 0; p < A; ++p) col[p] = acc[((p * A + q) * Ci + ci) * Cop + co];
-                    mat_apply<GT>(col, out);
-                    #pragma GCC unroll 8
-                    for (std::size_t a = 0; a < R; ++a) t[a][q] = out[a];
-                }
-                #pragma GCC unroll 8
-                for (std::size_t a = 0; a < R; ++a) {  // (G^T m) G, row by row
-                    float out[R];
-                    mat_apply<GT>(t[a], out);
-                    #pragma GCC unroll 8
-                    for (std::size_t b = 0; b < R; ++b) add(co, ci, a, b, out[b]);
-                }
-            }
+        finish_weight_grads<GT, Ci, Cop>(acc, add);
     }
 
 private:

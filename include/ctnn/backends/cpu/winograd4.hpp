@@ -429,6 +429,84 @@ struct winograd4 {
             transform_output<Act, Pool>(m, bias, y, saved, co0);
         }
     }
+
+    // ---- the weight gradient, by Winograd F(RxR, 4x4) -----------------------------------------
+    // As in winograd.hpp, dW = G^T [ sum_t (A dY_t A^T) .* (B^T x_t B) ] G with the forward's
+    // input transform, now for 4x4 dY tiles: per sample A2 GEMMs [Ci x T] x [T x Co] summed over
+    // the sample's T tiles (one vector's worth here), each added to the task's sum as it ends
+    // (bcast_gemm's SumTo: a sample's sum apart from the batch's, for accuracy, at no extra pass).
+    static constexpr std::size_t Cop = (Co + W - 1) / W * W;
+    static constexpr std::size_t CW = 4 * TW;  // dyt's columns
+    static constexpr std::size_t dyt_size = align_floats(4 * TH * CW * Cop);  // dY [row, col, co]
+    static constexpr std::size_t DS = T * Cop + ((T * Cop) % 256 == 0 ? 16 : 0);  // DY's plane stride
+    static constexpr std::size_t dyw_size = align_floats(A2 * DS);
+    static constexpr std::size_t acc_size = align_floats(A2 * Ci * Cop);
+    static constexpr std::size_t dw_scratch_floats = x_size + v_size + dyt_size + dyw_size + acc_size;
+    using dw_blk = bcast_blocking<Ci, Cop>;
+    using Am = transposed<AT>;
+    using GT = transposed<Gm>;
+
+    /// Zeroes what the dW path needs zero: the padded input planes, dY's transposed copy (its
+    /// rows and columns past OH, OW and channels past Co stay zero) and the accumulators.
+    static void clear_dw(float* xs, float* dyt, float* acc) {
+        clear_input(xs);
+        std::fill(dyt, dyt + dyt_size, 0.0f);
+        std::fill(acc, acc + acc_size, 0.0f);
+    }
+
+    /// dyt [row, col, co] (4 TH x 4 TW x Cop) from one sample's dY [Co, OH, OW].
+    static void transpose_dy(const float* dy, float* dyt) {
+        for (std::size_t co = 0; co < Co; ++co)
+            for (std::size_t oh = 0; oh < OH; ++oh)
+                for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * CW + ow) * Cop + co] = dy[(co * OH + oh) * OW + ow];
+    }
+
+    /// DY[xi][t][co] = (A dY_t A^T)[xi] for every tile, from dyt.
+    static void transform_dyt(const float* dyt, float* dyw) {
+        for (std::size_t t = 0; t < T; ++t) {
+            const std::size_t th = t / TW, tw = t % TW;
+            for (std::size_t c0 = 0; c0 < Cop; c0 += W) {
+                V::type e[4][A];  // e[i] = A (row i of the tile)
+                #pragma GCC unroll 4
+                for (std::size_t i = 0; i < 4; ++i) {
+                    const float* d = dyt + ((4 * th + i) * CW + 4 * tw) * Cop + c0;
+                    const V::type r[4] = {V::load(d), V::load(d + Cop), V::load(d + 2 * Cop), V::load(d + 3 * Cop)};
+                    mat_apply_paired<Am>(r, e[i]);
+                }
+                float* o = dyw + t * Cop + c0;
+                #pragma GCC unroll 8
+                for (std::size_t q = 0; q < A; ++q) {  // A (e column q)
+                    const V::type col[4] = {e[0][q], e[1][q], e[2][q], e[3][q]};
+                    V::type out[A];
+                    mat_apply_paired<Am>(col, out);
+                    #pragma GCC unroll 8
+                    for (std::size_t p = 0; p < A; ++p) V::store(o + (p * A + q) * DS, out[p]);
+                }
+            }
+        }
+    }
+
+    /// acc[xi] += V[xi] DY[xi] over one sample's tiles: xs the sample's input planes, dyt its dY
+    /// transposed; v and dyw: scratch.
+    static void accumulate_dw(const float* xs, float* v, const float* dyt, float* dyw, float* acc) {
+        transform_input(xs, v);
+        transform_dyt(dyt, dyw);
+        for (std::size_t xi = 0; xi < A2; ++xi) {
+            const float* vk = v + xi * VS;
+            const float* dk = dyw + xi * DS;
+            float* ak = acc + xi * Ci * Cop;
+            bcast_gemm<Cop, dw_blk::R, dw_blk::NV, init::zero, false, false, false, true>(
+                0, Ci, T, [vk](std::size_t r, std::size_t k) { return vk[r * Tp + k]; },
+                [dk](std::size_t k) { return dk + k * Cop; }, ak, Cop, nullptr, ak);
+        }
+    }
+
+    /// add(ci, kh, kw, co0, values) for every weight, W output channels at a time:
+    /// values = (G^T acc G)[kh][kw].
+    template <class Add>
+    static void finish_dw(const float* acc, const Add& add) {
+        finish_weight_grads<GT, Ci, Cop>(acc, add);
+    }
 };
 
 /// Whether F(4x4) pays over F(2x2) for a stride-1 RxR conv with an OH x OW output: its GEMMs
