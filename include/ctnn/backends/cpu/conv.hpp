@@ -369,15 +369,17 @@ struct conv_s1 {
                         }
                 }
                 const float* xn = a.x + n * Ci * H * Wd;
+                // (dY's finiteness, checked once for both Winograd paths)
+                [[maybe_unused]] const bool dy_finite = (wino_dx && wdx) || (wino_dw && part) ? all_finite<Co * OH * OW>(dy) : false;
                 bool dx_wino = false;
-                if constexpr (wino_dx) dx_wino = wdx && all_finite<Co * OH * OW>(dy);
+                if constexpr (wino_dx) dx_wino = wdx && dy_finite;
                 const bool need_dyb = (a.dx && !dx_wino) || dyb_dw;
                 if (need_dyb)
                     for (std::size_t co = 0; co < Co; ++co)
                         for (std::size_t oh = 0; oh < OH; ++oh)
                             std::memcpy(dyb + co * L + G + oh * Wp, dy + (co * OH + oh) * OW, OW * sizeof(float));
                 bool dw_wino = false;
-                if constexpr (wino_dw) dw_wino = part && all_finite<Ci * H * Wd>(xn) && all_finite<Co * OH * OW>(dy);
+                if constexpr (wino_dw) dw_wino = part && dy_finite && all_finite<Ci * H * Wd>(xn);
                 if (dw_wino) {
                     if constexpr (wino_dw) {
                         for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);

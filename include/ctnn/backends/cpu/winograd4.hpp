@@ -297,9 +297,72 @@ struct winograd4 {
             }
         }
     }
+    /// The pooled outputs of a vector of tiles (4 tile rows of 4 from tile row 4 c): r[2a + b] lane
+    /// 4k + tw is window (a, b) of tile (4c + k, tw), pooled row 2 (4c + k) + a = ph0 + 2k + a,
+    /// column 2 tw + b: rows of 8 interleaved from two vectors, stored masked to PW (<= 8)
+    /// columns and PH rows. y: one channel's PH x PW map.
+    static void store_pooled_rows4(const float (*r)[W], float* y, std::size_t ph0) {
+        constexpr std::size_t PH = OH / 2, PW = OW / 2;
+        static_assert(PW <= 8);
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        constexpr __mmask16 m = (1u << PW) - 1u;
+        #pragma GCC unroll 2
+        for (std::size_t a = 0; a < 2; ++a) {
+            const __m512 v0 = _mm512_load_ps(r[2 * a]), v1 = _mm512_load_ps(r[2 * a + 1]);
+            const __m512 rows[2] = {_mm512_permutex2var_ps(v0, lo, v1), _mm512_permutex2var_ps(v0, hi, v1)};
+            #pragma GCC unroll 4
+            for (std::size_t k = 0; k < 4; ++k) {  // rows[k / 2], half k % 2: tile row 4c + k
+                const std::size_t ph = ph0 + 2 * k + a;
+                if (ph >= PH) continue;
+                if (k % 2 == 0) _mm512_mask_storeu_ps(y + ph * PW, m, rows[k / 2]);
+                else _mm512_mask_storeu_ps(y + ph * PW - 8, __mmask16(m << 8), rows[k / 2]);
+            }
+        }
+    }
+    /// The outputs of a vector of tiles (as above): r[i][q] lane 4k + tw is output row
+    /// oh0 + 4k + i, column 4 tw + q; rows of 16 by 4x4 transposes, stored masked to OW (<= 16)
+    /// columns and OH rows. y: one channel's OH x OW map.
+    static void store_rows4(const float (*r)[4][W], float* y, std::size_t oh0) {
+        static_assert(OW <= 16);
+        // pairs (q, q + 1) of 2 tile rows: lanes 8k' + 2 tw + (q odd) for tile row k' of the pair
+        const __m512i j0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i j1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        // a row from the pairs (0, 1) and (2, 3): lane 4 tw + q
+        const __m512i k0 = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+        const __m512i k1 = _mm512_setr_epi32(8, 9, 24, 25, 10, 11, 26, 27, 12, 13, 28, 29, 14, 15, 30, 31);
+        constexpr __mmask16 m = OW == 16 ? __mmask16(0xFFFF) : __mmask16((1u << OW) - 1u);
+        #pragma GCC unroll 4
+        for (std::size_t i = 0; i < 4; ++i) {
+            const __m512 r0 = _mm512_load_ps(r[i][0]), r1 = _mm512_load_ps(r[i][1]);
+            const __m512 r2 = _mm512_load_ps(r[i][2]), r3 = _mm512_load_ps(r[i][3]);
+            const __m512 p01 = _mm512_permutex2var_ps(r0, j0, r1), q01 = _mm512_permutex2var_ps(r2, j0, r3);
+            const __m512 p23 = _mm512_permutex2var_ps(r0, j1, r1), q23 = _mm512_permutex2var_ps(r2, j1, r3);
+            const __m512 rows[4] = {_mm512_permutex2var_ps(p01, k0, q01), _mm512_permutex2var_ps(p01, k1, q01),
+                                    _mm512_permutex2var_ps(p23, k0, q23), _mm512_permutex2var_ps(p23, k1, q23)};
+            #pragma GCC unroll 4
+            for (std::size_t k = 0; k < 4; ++k) {
+                const std::size_t oh = oh0 + 4 * k + i;
+                if (oh < OH) _mm512_mask_storeu_ps(y + oh * OW, m, rows[k]);
+            }
+        }
+    }
+    /// The pooled index of window (a, b) of each tile, lane by lane: 2 ph OW + 2 pw.
+    alignas(64) static constexpr std::array<std::array<std::array<float, W>, 4>, NC> pool_base = [] {
+        std::array<std::array<std::array<float, W>, 4>, NC> b{};
+        for (std::size_t c = 0; c < NC; ++c)
+            for (std::size_t wdw = 0; wdw < 4; ++wdw)
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t t = c * W + l, ph = 2 * (t / TW) + wdw / 2, pw = 2 * (t % TW) + wdw % 2;
+                    b[c][wdw][l] = float(2 * ph * OW + 2 * pw);
+                }
+        return b;
+    }();
 #else
     static constexpr bool rows4 = false;
     static void patch_row4(const float*, V::type*) {}
+    static void store_pooled_rows4(const float (*)[W], float*, std::size_t) {}
+    static void store_rows4(const float (*)[4][W], float*, std::size_t) {}
 #endif
 
     /// V = B^T d B for every channel and tile.
@@ -390,6 +453,16 @@ struct winograd4 {
                         V::store(r[wdw], Act::template v<V>(mx));
                         if constexpr (saves_index<Pool>) V::store(at[wdw], off);
                     }
+                    if constexpr (rows4) {
+                        store_pooled_rows4(r, y + co * PH * PW, 8 * c);
+                        if constexpr (saves_index<Pool>) {
+                            #pragma GCC unroll 4
+                            for (std::size_t wdw = 0; wdw < 4; ++wdw)
+                                V::store(at[wdw], V::load(at[wdw]) + V::load(pool_base[c][wdw].data()));
+                            store_pooled_rows4(at, saved + co * PH * PW, 8 * c);
+                        }
+                        continue;
+                    }
                     for (std::size_t l = 0; l < nl; ++l) {
                         const std::size_t t = c * W + l, th = t / TW, tw = t % TW;
                         for (std::size_t wdw = 0; wdw < 4; ++wdw) {
@@ -406,6 +479,10 @@ struct winograd4 {
                     for (std::size_t i = 0; i < 4; ++i)
                         #pragma GCC unroll 4
                         for (std::size_t q = 0; q < 4; ++q) V::store(r[i][q], Act::template v<V>(o[i][q]));
+                    if constexpr (rows4) {
+                        store_rows4(r, y + co * OH * OW, 16 * c);
+                        continue;
+                    }
                     for (std::size_t l = 0; l < nl; ++l) {
                         const std::size_t t = c * W + l, oh = 4 * (t / TW), ow = 4 * (t % TW);
                         const std::size_t ni = std::min<std::size_t>(4, OH - oh), nq = std::min<std::size_t>(4, OW - ow);
