@@ -126,8 +126,8 @@ def main():
                 print(f"ctnn scaling {net} {case}: 2 threads = {med(sc):.2f}x{span} 1 thread")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}; peak {a.peak:.0f} GFLOP/s per thread")
     print("* FLOPs of the direct convolution (2 per multiply-add), as PyTorch's would be counted: ctnn runs its "
-          "3x3 and 5x5 convolutions with Winograd F(2x2, rxr), which does 2.25x / 2.8x fewer multiplies, so "
-          "these rates can exceed the peak")
+          "3x3 and 5x5 convolutions with Winograd F(2x2, rxr) or F(4x4, rxr), which do 2.25x / 2.8x or up to "
+          "4x / 6.25x fewer multiplies, so these rates can exceed the peak")
 
 
 if __name__ == "__main__":
