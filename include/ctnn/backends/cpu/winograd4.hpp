@@ -4,19 +4,21 @@
 // The same identity as winograd.hpp, Y = A^T [ (G g G^T) .* (B^T d B) ] A, with 4x4 output tiles
 // and (R+3)x(R+3) transforms: per output and input channel (R+3)^2 / 16 multiply-adds instead of
 // F(2x2)'s (R+1)^2 / 4 (5x5: 4.0 instead of 9.0 per 2x2 block, 3x3: 2.25 instead of 4.0), paid
-// for with larger transforms. The transforms use the points 0, +-1, +-2 (and +-1/2 for 5x5) and
-// are checked exactly by tools/winograd_matrices.py; in fp32 their rounding error is that of
-// F(2x2, 5x5) (tools/winograd_matrices.py --fp32 measures both).
+// for with larger transforms. The points (0, +-3/2, +-2/3 for 3x3; 0, +-1, +-2, +-1/2 for 5x5)
+// are checked exactly by tools/winograd_matrices.py, which with --fp32 also measures their
+// rounding error (1.3e-6 and 7e-6 of the output's scale over 32 input channels).
 //
 // Layout: the tiles of one sample run across the vector (a Fashion-MNIST conv2 sample, 14 x 14
 // outputs, is 16 tiles: one AVX-512 vector), so
 //   1. the zero-padded input is kept as plain planes; the input transform reads the patch element
-//      (i, q) of W tiles at once with a gather (the tiles' offsets are compile-time constants);
+//      (i, q) of W tiles at once: with 16-float vectors and rows of 4 tiles by row loads and 4x4
+//      transposes (patch_row4), otherwise with a gather (the tiles' offsets are constants);
 //   2. V[xi][ci][t] = (B^T d B)[xi], the GEMMs M[xi] [Co x T] = U[xi] [Co x Ci] x V[xi] [Ci x T]
 //      (bcast_gemm, U broadcast), a block of output channels at a time, so that M stays in L1/L2;
 //   3. Y = A^T M A plus bias, activation and, for a 2x2 stride-2 max pool, the four windows of
-//      each tile, written lane by lane.
-// As in winograd.hpp the caller uses this only for finite weights and inputs.
+//      each tile, written a row at a time (rows of 4 tiles, AVX-512) or lane by lane.
+// The weight gradient is the transposed identity (F(RxR, 4x4), below). As in winograd.hpp the
+// caller uses this only for finite weights and inputs.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -193,9 +195,12 @@ template <class M, class T>
     if constexpr (std::find(F::pairs.begin(), F::pairs.end(), true) == F::pairs.end()) {
         mat_apply_rows<M>(in, out);
     } else {
+        // p[j] = in[j] + in[j + 1] where a pair starts at j, in[j - 1] - in[j] where it ends, else in[j]
+        constexpr auto starts = [](std::size_t j) { return j < M::cols && F::pairs[j]; };
         T p[M::cols];
         [&]<std::size_t... j>(std::index_sequence<j...>) {
-            ((p[j] = F::pairs[j] ? in[j] + in[j + 1] : (j > 0 && F::pairs[j > 0 ? j - 1 : 0]) ? in[j - 1] - in[j] : in[j]), ...);
+            ((p[j] = starts(j) ? in[j] + in[std::min(j + 1, M::cols - 1)]
+                     : j > 0 && starts(j - 1) ? in[j > 0 ? j - 1 : 0] - in[j] : in[j]), ...);
         }(std::make_index_sequence<M::cols>{});
         mat_apply_rows<F>(p, out);
     }
@@ -275,6 +280,17 @@ struct winograd4 {
     // read with plain loads of those rows and 4x4 transposes, not gathers (the input transform
     // of the Fashion-MNIST conv2's dX: 25 -> 13 us a sample on Zen 4, where a gather of 16
     // floats takes ~11 cycles).
+    /// The pooled index of window (a, b) of each tile, lane by lane: 2 ph OW + 2 pw.
+    alignas(64) static constexpr std::array<std::array<std::array<float, W>, 4>, NC> pool_base = [] {
+        std::array<std::array<std::array<float, W>, 4>, NC> b{};
+        for (std::size_t c = 0; c < NC; ++c)
+            for (std::size_t wdw = 0; wdw < 4; ++wdw)
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t t = c * W + l, ph = 2 * (t / TW) + wdw / 2, pw = 2 * (t % TW) + wdw % 2;
+                    b[c][wdw][l] = float(2 * ph * OW + 2 * pw);
+                }
+        return b;
+    }();
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
     static constexpr bool rows4 = W == 16 && TW == 4 && TH % 4 == 0;
     /// d[q] lane 4 th + tw = row 4 th (of the 4 tile rows from p) at column 4 tw + q, q < A.
@@ -347,17 +363,6 @@ struct winograd4 {
             }
         }
     }
-    /// The pooled index of window (a, b) of each tile, lane by lane: 2 ph OW + 2 pw.
-    alignas(64) static constexpr std::array<std::array<std::array<float, W>, 4>, NC> pool_base = [] {
-        std::array<std::array<std::array<float, W>, 4>, NC> b{};
-        for (std::size_t c = 0; c < NC; ++c)
-            for (std::size_t wdw = 0; wdw < 4; ++wdw)
-                for (std::size_t l = 0; l < W; ++l) {
-                    const std::size_t t = c * W + l, ph = 2 * (t / TW) + wdw / 2, pw = 2 * (t % TW) + wdw % 2;
-                    b[c][wdw][l] = float(2 * ph * OW + 2 * pw);
-                }
-        return b;
-    }();
 #else
     static constexpr bool rows4 = false;
     static void patch_row4(const float*, V::type*) {}
