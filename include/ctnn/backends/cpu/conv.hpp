@@ -427,10 +427,7 @@ struct conv_s1 {
             }
             if constexpr (wino_dw)
                 if (part)
-                    wf::finish_dw(wacc, [part](std::size_t ci, std::size_t kh, std::size_t kw, std::size_t co0, V::type v) {
-                        float* d = part + (ci * KK + kh * K + kw) * Copad + co0;
-                        V::store(d, V::load(d) + v);
-                    });
+                    wf::finish_dw(wacc, part);  // part [(ci * KK + kh * K + kw) * Copad + co]
         });
         if (a.dparams) {
             float* dw = a.dparams;

@@ -211,29 +211,18 @@ template <class M, std::size_t i = 0, std::size_t e = M::rows, class T>
     }
 }
 
-/// U[xi][co * Ci + ci] (Tr: [ci * Co + co]) = (G g G^T)[xi] for the A2 = A * A positions xi and
-/// every (co, ci), g(co, ci, kh, kw) the RxR kernel, G = Gm (A x R); row stride of U: Pp. The
-/// kernels are first copied tap-major into k (R * R * Pp floats), then transformed Pp at a time
-/// across the vector.
-template <class Gm, std::size_t R, std::size_t Ci, std::size_t Co, std::size_t Pp, bool Tr, class Gf>
-inline void transform_kernels(const Gf& g, float* u, float* k) {
-    constexpr std::size_t A = Gm::rows, Pn = Ci * Co;
-    static_assert(Gm::cols == R && Pp % W == 0 && Pp >= Pn);
-    #pragma GCC unroll 8
-    for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
-        #pragma GCC unroll 8
-        for (std::size_t b = 0; b < R; ++b)
-            for (std::size_t co = 0; co < Co; ++co)
-                for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * R + b) * Pp + (Tr ? ci * Co + co : co * Ci + ci)] = g(co, ci, a, b);
-    if constexpr (Pp > Pn)
-        for (std::size_t t = 0; t < R * R; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
-    for (std::size_t p = 0; p < Pp; p += W) {
+/// u[(a * A + b) * pp + p] = (G g G^T)[a][b] for the kernels g held tap-major in k (R * R rows of
+/// pp floats), pp at a time across the vector. (Compiled once per G, not per shape.)
+template <class Gm>
+[[gnu::noinline]] inline void transform_taps(const float* k, float* u, std::size_t pp) {
+    constexpr std::size_t A = Gm::rows, R = Gm::cols;
+    for (std::size_t p = 0; p < pp; p += W) {
         V::type t[A][R];  // G g, column by column
         #pragma GCC unroll 8
         for (std::size_t b = 0; b < R; ++b) {
             V::type col[R], out[A];
             #pragma GCC unroll 8
-            for (std::size_t a = 0; a < R; ++a) col[a] = V::load(k + (a * R + b) * Pp + p);
+            for (std::size_t a = 0; a < R; ++a) col[a] = V::load(k + (a * R + b) * pp + p);
             mat_apply<Gm>(col, out);
             #pragma GCC unroll 8
             for (std::size_t a = 0; a < A; ++a) t[a][b] = out[a];
@@ -243,9 +232,28 @@ inline void transform_kernels(const Gf& g, float* u, float* k) {
             V::type out[A];
             mat_apply<Gm>(t[a], out);
             #pragma GCC unroll 8
-            for (std::size_t b = 0; b < A; ++b) V::store(u + (a * A + b) * Pp + p, out[b]);
+            for (std::size_t b = 0; b < A; ++b) V::store(u + (a * A + b) * pp + p, out[b]);
         }
     }
+}
+
+/// U[xi][co * Ci + ci] (Tr: [ci * Co + co]) = (G g G^T)[xi] for the A2 = A * A positions xi and
+/// every (co, ci), g(co, ci, kh, kw) the RxR kernel, G = Gm (A x R); row stride of U: Pp. The
+/// kernels are first copied tap-major into k (R * R * Pp floats), then transformed Pp at a time
+/// across the vector.
+template <class Gm, std::size_t R, std::size_t Ci, std::size_t Co, std::size_t Pp, bool Tr, class Gf>
+inline void transform_kernels(const Gf& g, float* u, float* k) {
+    constexpr std::size_t Pn = Ci * Co;
+    static_assert(Gm::cols == R && Pp % W == 0 && Pp >= Pn);
+    #pragma GCC unroll 8
+    for (std::size_t a = 0; a < R; ++a)  // tap-major: contiguous stores (measured 4x faster)
+        #pragma GCC unroll 8
+        for (std::size_t b = 0; b < R; ++b)
+            for (std::size_t co = 0; co < Co; ++co)
+                for (std::size_t ci = 0; ci < Ci; ++ci) k[(a * R + b) * Pp + (Tr ? ci * Co + co : co * Ci + ci)] = g(co, ci, a, b);
+    if constexpr (Pp > Pn)
+        for (std::size_t t = 0; t < R * R; ++t) std::fill(k + t * Pp + Pn, k + (t + 1) * Pp, 0.0f);
+    transform_taps<Gm>(k, u, Pp);
 }
 
 /// The row stride of U for n (co, ci) pairs: whole vectors, off a multiple of 1 KiB (16 rows a
@@ -255,20 +263,20 @@ constexpr std::size_t pair_stride(std::size_t n) {
     return v + (v % 256 == 0 ? W : 0);
 }
 
-/// The weight gradient from the A2 = A * A accumulated positions acc [xi][ci][Cop] (co across
-/// the vector): add(ci, kh, kw, co0, values) with values = (G^T acc G)[kh][kw] for the output
-/// channels [co0, co0 + W); GT = G^T (R x A).
-template <class GT, std::size_t Ci, std::size_t Cop, class Add>
-inline void finish_weight_grads(const float* acc, const Add& add) {
+/// The weight gradient from the A2 = A * A accumulated positions acc [xi][ci][cop] (co across
+/// the vector, cop a whole number of vectors): dw[(ci * R * R + kh * R + kw) * cop + co] +=
+/// (G^T acc G)[kh][kw] for ci < ci_n; GT = G^T (R x A). (Compiled once per G, not per shape.)
+template <class GT>
+[[gnu::noinline]] inline void finish_weight_grads(const float* acc, std::size_t ci_n, std::size_t cop, float* dw) {
     constexpr std::size_t R = GT::rows, A = GT::cols;
-    for (std::size_t ci = 0; ci < Ci; ++ci)
-        for (std::size_t co = 0; co < Cop; co += W) {
+    for (std::size_t ci = 0; ci < ci_n; ++ci)
+        for (std::size_t co = 0; co < cop; co += W) {
             V::type t[R][A];  // G^T m, column by column
             #pragma GCC unroll 8
             for (std::size_t q = 0; q < A; ++q) {
                 V::type col[A], out[R];
                 #pragma GCC unroll 8
-                for (std::size_t p = 0; p < A; ++p) col[p] = V::load(acc + ((p * A + q) * Ci + ci) * Cop + co);
+                for (std::size_t p = 0; p < A; ++p) col[p] = V::load(acc + ((p * A + q) * ci_n + ci) * cop + co);
                 mat_apply<GT>(col, out);
                 #pragma GCC unroll 8
                 for (std::size_t a = 0; a < R; ++a) t[a][q] = out[a];
@@ -278,7 +286,10 @@ inline void finish_weight_grads(const float* acc, const Add& add) {
                 V::type out[R];
                 mat_apply<GT>(t[a], out);
                 #pragma GCC unroll 8
-                for (std::size_t b = 0; b < R; ++b) add(ci, a, b, co, out[b]);
+                for (std::size_t b = 0; b < R; ++b) {
+                    float* d = dw + (ci * R * R + a * R + b) * cop + co;
+                    V::store(d, V::load(d) + out[b]);
+                }
             }
         }
 }
@@ -679,12 +690,8 @@ struct winograd {
         }
     }
 
-    /// add(ci, kh, kw, co0, values) for every weight, W output channels [co0, co0 + W) at a
-    /// time: values = (G^T acc G)[kh][kw].
-    template <class Add>
-    static void finish_dw(const float* acc, const Add& add) {
-        finish_weight_grads<GT, Ci, Cop>(acc, add);
-    }
+    /// dw[(ci * R * R + kh * R + kw) * Cop + co] += (G^T acc G)[kh][kw] for every weight.
+    static void finish_dw(const float* acc, float* dw) { finish_weight_grads<GT>(acc, Ci, Cop, dw); }
 
 private:
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)

@@ -225,6 +225,112 @@ template <class Vt = V>
     }
 }
 
+/// The per-tile transforms of F(4x4, RxR), compiled once per R (not inlined into each shape's
+/// loops: the sanitizer build of the tests compiles in a fraction of the time; the call costs
+/// nothing measurable against a transform's few hundred operations).
+template <std::size_t R>
+struct wino4_tiles {
+    static constexpr std::size_t A = R + 3;
+    using AT = typename wino4_mats<R>::AT;
+    using BT = typename wino4_mats<R>::BT;
+    using Am = transposed<AT>;
+
+    /// dst[(i * A + j) * vs] = (B^T d B)[i][j] for the W tiles of one channel: the patches at the
+    /// offsets idx from base (gathered), or, with Rows4, the 4 tile rows of 4 tiles from base
+    /// (row stride rs) read by rows (patch_row4).
+    template <bool Rows4>
+    [[gnu::noinline]] static void input(const float* base, std::size_t rs, const std::int32_t* idx, float* dst,
+                                        std::size_t vs) {
+        V::type e[A][A];  // e[i] = B^T (row i of the patches)
+        #pragma GCC unroll 8
+        for (std::size_t i = 0; i < A; ++i) {
+            V::type d[A];
+            if constexpr (Rows4) {
+                patch_row4(base + i * rs, rs, d);
+            } else {
+                #pragma GCC unroll 8
+                for (std::size_t q = 0; q < A; ++q) d[q] = gather(base + i * rs + q, idx);
+            }
+            mat_apply_paired<BT>(d, e[i]);
+        }
+        #pragma GCC unroll 8
+        for (std::size_t j = 0; j < A; ++j) {  // B^T (d B), column by column
+            V::type col[A], out[A];
+            #pragma GCC unroll 8
+            for (std::size_t i = 0; i < A; ++i) col[i] = e[i][j];
+            mat_apply_paired<BT>(col, out);
+            #pragma GCC unroll 8
+            for (std::size_t i = 0; i < A; ++i) V::store(dst + (i * A + j) * vs, out[i]);
+        }
+    }
+
+    /// o = A^T M A + b for W tiles, M's positions ms apart from src.
+    [[gnu::noinline]] static void output(const float* src, std::size_t ms, V::type b, V::type (&o)[4][4]) {
+        V::type s[4][A];  // A^T M, column by column
+        #pragma GCC unroll 8
+        for (std::size_t j = 0; j < A; ++j) {
+            V::type col[A], out[4];
+            #pragma GCC unroll 8
+            for (std::size_t i = 0; i < A; ++i) col[i] = V::load(src + (i * A + j) * ms);
+            mat_apply_paired<AT>(col, out);
+            #pragma GCC unroll 4
+            for (std::size_t r = 0; r < 4; ++r) s[r][j] = out[r];
+        }
+        #pragma GCC unroll 4
+        for (std::size_t r = 0; r < 4; ++r) {
+            mat_apply_paired<AT>(s[r], o[r]);
+            #pragma GCC unroll 4
+            for (std::size_t q = 0; q < 4; ++q) o[r][q] = o[r][q] + b;
+        }
+    }
+
+    /// o[(p * A + q) * ds] = (A dY A^T)[p][q] for W channels of one 4x4 dY tile: row i of the tile
+    /// at d + i * row, its columns step apart.
+    [[gnu::noinline]] static void dy(const float* d, std::size_t row, std::size_t step, float* o, std::size_t ds) {
+        V::type e[4][A];  // e[i] = A (row i of the tile)
+        #pragma GCC unroll 4
+        for (std::size_t i = 0; i < 4; ++i) {
+            const float* r = d + i * row;
+            const V::type x[4] = {V::load(r), V::load(r + step), V::load(r + 2 * step), V::load(r + 3 * step)};
+            mat_apply_paired<Am>(x, e[i]);
+        }
+        #pragma GCC unroll 8
+        for (std::size_t q = 0; q < A; ++q) {  // A (e column q)
+            const V::type col[4] = {e[0][q], e[1][q], e[2][q], e[3][q]};
+            V::type out[A];
+            mat_apply_paired<Am>(col, out);
+            #pragma GCC unroll 8
+            for (std::size_t p = 0; p < A; ++p) V::store(o + (p * A + q) * ds, out[p]);
+        }
+    }
+
+private:
+#if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
+    /// d[q] lane 4 th + tw = row 4 th (of the 4 tile rows from p, rs apart) at column 4 tw + q, q < A.
+    static void patch_row4(const float* p, std::size_t rs, V::type* d) {
+        // from two rows a and b (16 floats each): lanes 0-3 a[4tw + q0], 4-7 b[4tw + q0],
+        // 8-11 a[4tw + q0 + 1], 12-15 b[4tw + q0 + 1], for q0 = 0 and 2
+        const __m512i i0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
+        const __m512i i2 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
+        #pragma GCC unroll 2
+        for (std::size_t h = 0; h < (A + 3) / 4; ++h) {  // columns 4h + [0, 4)
+            const __m512 r0 = _mm512_loadu_ps(p + 4 * h), r1 = _mm512_loadu_ps(p + 4 * rs + 4 * h);
+            const __m512 r2 = _mm512_loadu_ps(p + 8 * rs + 4 * h), r3 = _mm512_loadu_ps(p + 12 * rs + 4 * h);
+            const __m512 a0 = _mm512_permutex2var_ps(r0, i0, r1), b0 = _mm512_permutex2var_ps(r2, i0, r3);
+            d[4 * h + 0] = _mm512_shuffle_f32x4(a0, b0, 0x44);
+            d[4 * h + 1] = _mm512_shuffle_f32x4(a0, b0, 0xEE);
+            if (4 * h + 2 < A) {
+                const __m512 a2 = _mm512_permutex2var_ps(r0, i2, r1), b2 = _mm512_permutex2var_ps(r2, i2, r3);
+                d[4 * h + 2] = _mm512_shuffle_f32x4(a2, b2, 0x44);
+                d[4 * h + 3] = _mm512_shuffle_f32x4(a2, b2, 0xEE);
+            }
+        }
+    }
+#else
+    static void patch_row4(const float*, std::size_t, V::type*) {}
+#endif
+};
+
 /// Winograd F(4x4, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1. The
 /// same interface as winograd (transform_weights, clear_input, load_input, run_sample).
 template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P, std::size_t R>
@@ -293,26 +399,6 @@ struct winograd4 {
     }();
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
     static constexpr bool rows4 = W == 16 && TW == 4 && TH % 4 == 0;
-    /// d[q] lane 4 th + tw = row 4 th (of the 4 tile rows from p) at column 4 tw + q, q < A.
-    static void patch_row4(const float* p, V::type* d) {
-        // from two rows a and b (16 floats each): lanes 0-3 a[4tw + q0], 4-7 b[4tw + q0],
-        // 8-11 a[4tw + q0 + 1], 12-15 b[4tw + q0 + 1], for q0 = 0 and 2
-        const __m512i i0 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 1, 5, 9, 13, 17, 21, 25, 29);
-        const __m512i i2 = _mm512_setr_epi32(2, 6, 10, 14, 18, 22, 26, 30, 3, 7, 11, 15, 19, 23, 27, 31);
-        #pragma GCC unroll 2
-        for (std::size_t h = 0; h < (A + 3) / 4; ++h) {  // columns 4h + [0, 4)
-            const __m512 r0 = _mm512_loadu_ps(p + 4 * h), r1 = _mm512_loadu_ps(p + 4 * RS + 4 * h);
-            const __m512 r2 = _mm512_loadu_ps(p + 8 * RS + 4 * h), r3 = _mm512_loadu_ps(p + 12 * RS + 4 * h);
-            const __m512 a0 = _mm512_permutex2var_ps(r0, i0, r1), b0 = _mm512_permutex2var_ps(r2, i0, r3);
-            d[4 * h + 0] = _mm512_shuffle_f32x4(a0, b0, 0x44);
-            d[4 * h + 1] = _mm512_shuffle_f32x4(a0, b0, 0xEE);
-            if (4 * h + 2 < A) {
-                const __m512 a2 = _mm512_permutex2var_ps(r0, i2, r1), b2 = _mm512_permutex2var_ps(r2, i2, r3);
-                d[4 * h + 2] = _mm512_shuffle_f32x4(a2, b2, 0x44);
-                d[4 * h + 3] = _mm512_shuffle_f32x4(a2, b2, 0xEE);
-            }
-        }
-    }
     /// The pooled outputs of a vector of tiles (4 tile rows of 4 from tile row 4 c): r[2a + b] lane
     /// 4k + tw is window (a, b) of tile (4c + k, tw), pooled row 2 (4c + k) + a = ph0 + 2k + a,
     /// column 2 tw + b: rows of 8 interleaved from two vectors, stored masked to PW (<= 8)
@@ -365,7 +451,6 @@ struct winograd4 {
     }
 #else
     static constexpr bool rows4 = false;
-    static void patch_row4(const float*, V::type*) {}
     static void store_pooled_rows4(const float (*)[W], float*, std::size_t) {}
     static void store_rows4(const float (*)[4][W], float*, std::size_t) {}
 #endif
@@ -374,30 +459,8 @@ struct winograd4 {
     static void transform_input(const float* xs, float* v) {
         for (std::size_t ci = 0; ci < Ci; ++ci)
             for (std::size_t c = 0; c < NC; ++c) {
-                const float* base = xs + ci * plane;
-                const std::int32_t* idx = corner.data() + c * W;
-                V::type e[A][A];  // e[i] = B^T (row i of the patches)
-                #pragma GCC unroll 8
-                for (std::size_t i = 0; i < A; ++i) {
-                    V::type d[A];
-                    if constexpr (rows4) {
-                        patch_row4(base + 16 * c * RS + i * RS, d);
-                    } else {
-                        #pragma GCC unroll 8
-                        for (std::size_t q = 0; q < A; ++q) d[q] = gather(base + i * RS + q, idx);
-                    }
-                    mat_apply_paired<BT>(d, e[i]);
-                }
-                float* dst = v + ci * Tp + c * W;
-                #pragma GCC unroll 8
-                for (std::size_t j = 0; j < A; ++j) {  // B^T (d B), column by column
-                    V::type col[A], out[A];
-                    #pragma GCC unroll 8
-                    for (std::size_t i = 0; i < A; ++i) col[i] = e[i][j];
-                    mat_apply_paired<BT>(col, out);
-                    #pragma GCC unroll 8
-                    for (std::size_t i = 0; i < A; ++i) V::store(dst + (i * A + j) * VS, out[i]);
-                }
+                const float* base = xs + ci * plane + (rows4 ? 16 * c * RS : 0);
+                wino4_tiles<R>::template input<rows4>(base, RS, corner.data() + c * W, v + ci * Tp + c * W, VS);
             }
     }
 
@@ -423,24 +486,8 @@ struct winograd4 {
         for (std::size_t co = co0; co < co1; ++co) {
             const auto b = V::set1(bias ? bias[co] : 0.0f);
             for (std::size_t c = 0; c < NC; ++c) {
-                const float* src = m + (co - co0) * Tp + c * W;
-                V::type s[4][A];  // A^T M, column by column
-                #pragma GCC unroll 8
-                for (std::size_t j = 0; j < A; ++j) {
-                    V::type col[A], out[4];
-                    #pragma GCC unroll 8
-                    for (std::size_t i = 0; i < A; ++i) col[i] = V::load(src + (i * A + j) * MS);
-                    mat_apply_paired<AT>(col, out);
-                    #pragma GCC unroll 4
-                    for (std::size_t r = 0; r < 4; ++r) s[r][j] = out[r];
-                }
-                V::type o[4][4];  // (A^T M) A, plus the bias
-                #pragma GCC unroll 4
-                for (std::size_t r = 0; r < 4; ++r) {
-                    mat_apply_paired<AT>(s[r], o[r]);
-                    #pragma GCC unroll 4
-                    for (std::size_t q = 0; q < 4; ++q) o[r][q] = o[r][q] + b;
-                }
+                V::type o[4][4];  // A^T M A, plus the bias
+                wino4_tiles<R>::output(m + (co - co0) * Tp + c * W, MS, b, o);
                 const std::size_t nl = std::min(W, T - c * W);  // the lanes that are tiles
                 if constexpr (pooled) {
                     // the four 2x2 windows of each tile: max (the first in window order) before the
@@ -547,24 +594,8 @@ struct winograd4 {
     static void transform_dyt(const float* dyt, float* dyw) {
         for (std::size_t t = 0; t < T; ++t) {
             const std::size_t th = t / TW, tw = t % TW;
-            for (std::size_t c0 = 0; c0 < Cop; c0 += W) {
-                V::type e[4][A];  // e[i] = A (row i of the tile)
-                #pragma GCC unroll 4
-                for (std::size_t i = 0; i < 4; ++i) {
-                    const float* d = dyt + ((4 * th + i) * CW + 4 * tw) * Cop + c0;
-                    const V::type r[4] = {V::load(d), V::load(d + Cop), V::load(d + 2 * Cop), V::load(d + 3 * Cop)};
-                    mat_apply_paired<Am>(r, e[i]);
-                }
-                float* o = dyw + t * Cop + c0;
-                #pragma GCC unroll 8
-                for (std::size_t q = 0; q < A; ++q) {  // A (e column q)
-                    const V::type col[4] = {e[0][q], e[1][q], e[2][q], e[3][q]};
-                    V::type out[A];
-                    mat_apply_paired<Am>(col, out);
-                    #pragma GCC unroll 8
-                    for (std::size_t p = 0; p < A; ++p) V::store(o + (p * A + q) * DS, out[p]);
-                }
-            }
+            for (std::size_t c0 = 0; c0 < Cop; c0 += W)
+                wino4_tiles<R>::dy(dyt + (4 * th * CW + 4 * tw) * Cop + c0, CW * Cop, Cop, dyw + t * Cop + c0, DS);
         }
     }
 
@@ -583,12 +614,8 @@ struct winograd4 {
         }
     }
 
-    /// add(ci, kh, kw, co0, values) for every weight, W output channels at a time:
-    /// values = (G^T acc G)[kh][kw].
-    template <class Add>
-    static void finish_dw(const float* acc, const Add& add) {
-        finish_weight_grads<GT, Ci, Cop>(acc, add);
-    }
+    /// dw[(ci * R * R + kh * R + kw) * Cop + co] += (G^T acc G)[kh][kw] for every weight.
+    static void finish_dw(const float* acc, float* dw) { finish_weight_grads<GT>(acc, Ci, Cop, dw); }
 };
 
 /// Whether F(4x4) pays over F(2x2) for a stride-1 RxR conv with an OH x OW output: its GEMMs
