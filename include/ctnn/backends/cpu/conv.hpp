@@ -116,17 +116,17 @@ struct conv_s1 {
     static constexpr std::size_t bwd_scratch =
         xp_size + xc_size + align_floats(Co * L) + align_floats(Ci * Qpad) + align_floats(Nd * Copad);
 
-    // Winograd F(2x2, 3x3) and F(2x2, 5x5) (winograd.hpp) for 3x3 and 5x5 kernels with at least
+    // Winograd F(2x2, rxr) (winograd.hpp) and F(4x4, rxr) (winograd4.hpp) for 3x3 and 5x5 kernels with at least
     // 8 input and output channels: the forward pass, dX (the full correlation of dY with the flipped kernels) and dW.
     // Its GEMMs are Co x Ci (forward), Ci x Co (dX) and Ci x Co (dW) per tile position, so with
     // few channels they starve: measured on the seed CNN's first layer (3 -> 16, batch 32), the
     // Winograd forward is no faster than the direct one and its dX is 1.4x slower; on the second
     // (16 -> 32) forward is 1.6x and backward 1.5x faster. The Winograd scratch follows the direct
     // path's, so a sample that falls back to the direct path (a non-finite value) leaves it intact.
-    static constexpr bool wino_k = K == 3 || K == 5;  // F(2x2, 3x3) and F(2x2, 5x5)
+    static constexpr bool wino_k = K == 3 || K == 5;
     static constexpr bool wino_fwd = wino_k && Ci >= 8 && Co >= 8 && OH >= 2 && OW >= 2;
     static constexpr bool wino_dx = wino_k && P <= K - 1 && Ci >= 8 && Co >= 8 && H >= 2 && Wd >= 2;
-    // dW by Winograd F(3x3, 2x2) (on the forward's input transform), where the forward uses it:
+    // dW by Winograd (F(rxr, 2x2) or F(rxr, 4x4), on the forward's input transform), where the forward uses it:
     // with 3 input channels (the seed CNN's first layer) its GEMMs are 3 rows deep and latency
     // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
     // direct dW there)
