@@ -295,6 +295,15 @@ template <class GT>
 }
 
 /// Winograd F(2x2, RxR) (R = 3 or 5): Ci -> Co channels, H x Wd input, padding P, stride 1.
+/// dyt [row, col, co] (rows of `cw` columns, `cop` channels) from one sample's dY [Co, OH, OW]:
+/// the dW paths' per-sample copy of dY, channels innermost (both Winograd sizes use it).
+template <std::size_t Co, std::size_t OH, std::size_t OW>
+inline void transpose_dy_rows(const float* dy, float* dyt, std::size_t cw, std::size_t cop) {
+    for (std::size_t co = 0; co < Co; ++co)
+        for (std::size_t oh = 0; oh < OH; ++oh)
+            for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * cw + ow) * cop + co] = dy[(co * OH + oh) * OW + ow];
+}
+
 template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::size_t P, std::size_t R = 3>
 struct winograd {
     static constexpr std::size_t A = R + 1, A2 = A * A;  // the transform's size, positions
@@ -631,11 +640,7 @@ struct winograd {
     }
 
     /// dyt [row, col, co] (2 TH x 2 TW x Cop) from one sample's dY [Co, OH, OW].
-    static void transpose_dy(const float* dy, float* dyt) {
-        for (std::size_t co = 0; co < Co; ++co)
-            for (std::size_t oh = 0; oh < OH; ++oh)
-                for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * CW + ow) * Cop + co] = dy[(co * OH + oh) * OW + ow];
-    }
+    static void transpose_dy(const float* dy, float* dyt) { transpose_dy_rows<Co, OH, OW>(dy, dyt, CW, Cop); }
 
     /// DY[xi][t - t0][co] = (A dY_t A^T)[xi] (A = [1 0; 1 1; 1 -1; 0 -1]) for the tiles
     /// [t0, t0 + nt), from dyt.

@@ -337,9 +337,7 @@ template <std::size_t Ci, std::size_t Co, std::size_t H, std::size_t Wd, std::si
 struct winograd4 {
     static_assert(R == 3 || R == 5);
     static constexpr std::size_t A = R + 3, A2 = A * A;  // the transform's size, positions
-    using AT = typename wino4_mats<R>::AT;
     using Gm = typename wino4_mats<R>::G;
-    using BT = typename wino4_mats<R>::BT;
     static constexpr std::size_t OH = H + 2 * P - (R - 1), OW = Wd + 2 * P - (R - 1);
     static constexpr std::size_t TH = (OH + 3) / 4, TW = (OW + 3) / 4, T = TH * TW;
     static constexpr std::size_t NC = (T + W - 1) / W, Tp = NC * W;  // vectors of tiles; V's, M's row length
@@ -572,7 +570,6 @@ struct winograd4 {
     static constexpr std::size_t acc_size = align_floats(A2 * Ci * Cop);
     static constexpr std::size_t dw_scratch_floats = x_size + v_size + dyt_size + dyw_size + acc_size;
     using dw_blk = bcast_blocking<Ci, Cop>;
-    using Am = transposed<AT>;
     using GT = transposed<Gm>;
 
     /// Zeroes what the dW path needs zero: the padded input planes, dY's transposed copy (its
@@ -584,11 +581,7 @@ struct winograd4 {
     }
 
     /// dyt [row, col, co] (4 TH x 4 TW x Cop) from one sample's dY [Co, OH, OW].
-    static void transpose_dy(const float* dy, float* dyt) {
-        for (std::size_t co = 0; co < Co; ++co)
-            for (std::size_t oh = 0; oh < OH; ++oh)
-                for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * CW + ow) * Cop + co] = dy[(co * OH + oh) * OW + ow];
-    }
+    static void transpose_dy(const float* dy, float* dyt) { transpose_dy_rows<Co, OH, OW>(dy, dyt, CW, Cop); }
 
     /// DY[xi][t][co] = (A dY_t A^T)[xi] for every tile, from dyt.
     static void transform_dyt(const float* dyt, float* dyw) {
