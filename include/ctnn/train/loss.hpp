@@ -39,12 +39,17 @@ struct CrossEntropy {
                             ") (the net has " + std::to_string(classes) + " outputs)");
         const double s = label_smoothing, inv_n = 1.0 / static_cast<double>(n);
         double total = 0.0;
+        constexpr std::size_t kept = 64;  // up to this many classes, p = exp(z - m) / sum reuses the exps
+        double e[kept];
+        const bool keep = classes <= kept;
         for (std::size_t i = 0; i < n; ++i) {
             const float* z = logits + i * classes;
             const float m = *std::max_element(z, z + classes);
             double sum = 0.0, sum_z = 0.0;
             for (std::size_t c = 0; c < classes; ++c) {
-                sum += std::exp(static_cast<double>(z[c]) - m);
+                const double ex = std::exp(static_cast<double>(z[c]) - m);
+                if (keep) e[c] = ex;
+                sum += ex;
                 sum_z += static_cast<double>(z[c]) - m;
             }
             const double lse = std::log(sum);  // log-sum-exp of (z - m)
@@ -55,7 +60,7 @@ struct CrossEntropy {
             if (grad) {
                 float* g = grad + i * classes;
                 for (std::size_t c = 0; c < classes; ++c) {
-                    const double p = std::exp(static_cast<double>(z[c]) - m - lse);
+                    const double p = keep ? e[c] / sum : std::exp(static_cast<double>(z[c]) - m - lse);
                     const double t = (c == y ? 1.0 - s : 0.0) + s / static_cast<double>(classes);
                     g[c] = static_cast<float>((p - t) * inv_n);
                 }

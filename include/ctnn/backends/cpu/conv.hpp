@@ -429,18 +429,17 @@ struct conv_s1 {
                 if (part)
                     wf::finish_dw(wacc, part);  // part [(ci * KK + kh * K + kw) * Copad + co]
         });
-        if (a.dparams) {
-            float* dw = a.dparams;
-            float* db = a.dparams + Co * Kd;
-            for (std::size_t co = 0; co < Co; ++co) {
-                for (std::size_t k = 0; k < Kd; ++k) {
-                    float s = parts[k * Copad + co];
-                    for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + k * Copad + co];
-                    dw[co * Kd + k] = (a.overwrite_dparams ? 0.0f : dw[co * Kd + k]) + s;
+        if (a.dparams) {  // the tasks' partial sums in task order, a row of Copad at a time, stored transposed
+            for (std::size_t k = 0; k <= Kd; ++k) {  // (row Kd: the bias)
+                alignas(64) float s[Copad];
+                for (std::size_t c = 0; c < Copad; c += W) {
+                    V::type v = V::load(parts + k * Copad + c);
+                    for (std::size_t t = 1; t < T; ++t) v = v + V::load(parts + t * part_size + k * Copad + c);
+                    V::store(s + c, v);
                 }
-                float s = parts[Kd * Copad + co];
-                for (std::size_t t = 1; t < T; ++t) s += parts[t * part_size + Kd * Copad + co];
-                db[co] = (a.overwrite_dparams ? 0.0f : db[co]) + s;
+                float* d = k < Kd ? a.dparams + k : a.dparams + Co * Kd;
+                const std::size_t stride = k < Kd ? Kd : 1;
+                for (std::size_t co = 0; co < Co; ++co) d[co * stride] = (a.overwrite_dparams ? 0.0f : d[co * stride]) + s[co];
             }
         }
     }
