@@ -85,16 +85,22 @@ public:
             for (std::size_t t = 0; t < tasks; ++t) f(t);
             return;
         }
-        {
-            // The job and its generation change together under wake_m_, and a worker reads them
-            // together under it: a worker that wakes late can neither run an old job twice nor
-            // pair a new generation with an old job.
-            std::lock_guard<std::mutex> w(wake_m_);
-            job_ = {[](void* c, std::size_t t) { (*static_cast<F*>(c))(t); }, &f, used};
-            remaining_.store(used - 1, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_release);
+        // Publish the job as a seqlock: the generation goes odd while the job's fields change and
+        // even (release) once they are written; wake the workers only if one sleeps. The fields
+        // do not change again before every task of the job has run (the caller waits for them
+        // below), and a worker that read them half-changed sees the generation moved.
+        // (Release stores keep the odd generation before them; a worker's acquire loads keep its
+        // second look at the generation after them.)
+        gen_.fetch_add(1, std::memory_order_relaxed);
+        fn_.store([](void* c, std::size_t t) { (*static_cast<F*>(c))(t); }, std::memory_order_release);
+        ctx_.store(&f, std::memory_order_release);
+        tasks_.store(used, std::memory_order_release);
+        remaining_.store(used - 1, std::memory_order_relaxed);
+        gen_.fetch_add(1, std::memory_order_seq_cst);
+        if (sleepers_.load(std::memory_order_seq_cst) > 0) {  // (a worker counts itself before it
+            { std::lock_guard<std::mutex> w(wake_m_); }     //  checks the generation: no lost wakeup)
+            wake_cv_.notify_all();
         }
-        wake_cv_.notify_all();
         inside_parallel() = true;
         f(0);
         for (std::size_t t = used; t < tasks; ++t) f(t);  // more tasks than threads: the caller's
@@ -114,12 +120,6 @@ public:
     }
 
 private:
-    struct job {
-        void (*fn)(void*, std::size_t) = nullptr;
-        void* ctx = nullptr;
-        std::size_t tasks = 0;
-    };
-
     thread_pool() {
         std::size_t n = std::max(1u, std::thread::hardware_concurrency());
         if (const char* e = std::getenv("CTNN_NUM_THREADS"); e && *e) {
@@ -132,15 +132,15 @@ private:
         start_workers();
     }
     void start_workers() {
-        stop_ = false;
+        stop_.store(false, std::memory_order_relaxed);
         const std::uint64_t g = gen_.load(std::memory_order_acquire);  // read here, not in the thread:
         for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
     }
     void stop_workers() {
         {
             std::lock_guard<std::mutex> w(wake_m_);
-            stop_ = true;
-            gen_.fetch_add(1, std::memory_order_release);
+            stop_.store(true, std::memory_order_relaxed);
+            gen_.fetch_add(2, std::memory_order_seq_cst);  // (even: no job is being written)
         }
         wake_cv_.notify_all();
         for (auto& w : workers_) w.join();
@@ -151,22 +151,29 @@ private:
         arena().work.reserve(reserved_work().load());
         for (;;) {
             // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
-            for (int spin = 0; spin < spin_limit && gen_.load(std::memory_order_acquire) == seen; ++spin) {}
-            job j;
-            {
+            // No lock on the way to a job: waking through a mutex the caller still held cost the
+            // worker a futex sleep, 1-2 us a parallel region.
+            std::uint64_t g = seen;
+            const auto fresh = [&] { return (g = gen_.load(std::memory_order_seq_cst)) != seen && g % 2 == 0; };
+            bool ready = false;
+            for (int spin = 0; spin < spin_limit && !(ready = fresh()); ++spin) {}
+            if (!ready) {
                 std::unique_lock<std::mutex> w(wake_m_);
-                wake_cv_.wait(w, [&] { return gen_.load(std::memory_order_relaxed) != seen; });
-                seen = gen_.load(std::memory_order_relaxed);
-                if (stop_) return;
-                j = job_;
+                sleepers_.fetch_add(1, std::memory_order_seq_cst);
+                wake_cv_.wait(w, fresh);
+                sleepers_.fetch_sub(1, std::memory_order_relaxed);
             }
-            if (id < j.tasks) {
-                if (arena().work.size() < reserved_work().load()) arena().work.reserve(reserved_work().load());
-                j.fn(j.ctx, id);
-                if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-                    std::lock_guard<std::mutex> d(done_m_);  // the caller checks under done_m_:
-                    done_cv_.notify_one();                   // no lost wakeup
-                }
+            seen = g;
+            if (stop_.load(std::memory_order_acquire)) return;
+            const std::size_t tasks = tasks_.load(std::memory_order_acquire);
+            const auto fn = fn_.load(std::memory_order_acquire);
+            void* const ctx = ctx_.load(std::memory_order_acquire);
+            if (gen_.load(std::memory_order_relaxed) != g || id >= tasks) continue;  // a later job, or none for us
+            if (arena().work.size() < reserved_work().load()) arena().work.reserve(reserved_work().load());
+            fn(ctx, id);
+            if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+                std::lock_guard<std::mutex> d(done_m_);  // the caller checks under done_m_:
+                done_cv_.notify_one();                   // no lost wakeup
             }
         }
     }
@@ -178,11 +185,14 @@ private:
     std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)
     std::vector<std::thread> workers_;
     std::size_t n_ = 1;
-    std::mutex wake_m_;
+    std::mutex wake_m_;  // for sleeping workers only
     std::condition_variable wake_cv_;
-    std::atomic<std::uint64_t> gen_{0};
-    job job_;
-    bool stop_ = false;  // under wake_m_
+    std::atomic<int> sleepers_{0};
+    std::atomic<std::uint64_t> gen_{0};  // the job's generation (odd while it is written)
+    std::atomic<void (*)(void*, std::size_t)> fn_{nullptr};  // the job: fn_(ctx_, t) for t < tasks_
+    std::atomic<void*> ctx_{nullptr};
+    std::atomic<std::size_t> tasks_{0};
+    std::atomic<bool> stop_{false};
     std::mutex done_m_;
     std::condition_variable done_cv_;
     std::atomic<std::size_t> remaining_{0};
