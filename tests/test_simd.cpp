@@ -33,6 +33,12 @@ TEST_CASE("cpu Linear matches the reference, forward and backward", "[simd][line
         compare_layer<Linear<2048, 10>, Shape<2048>>(5, 400);
         compare_layer<Linear<2048, 10>, Shape<2048>>(40, 410);
     }
+    // few outputs: dW split over column chunks (2 or 3 tasks; 1000 leaves a chunk of 40 columns)
+    for (std::size_t threads : {2, 3}) {
+        set_num_threads(threads);
+        compare_layer<Linear<2048, 10>, Shape<2048>>(37, 420 + threads);
+        compare_layer<Linear<1000, 7>, Shape<1000>>(33, 430 + threads);
+    }
     compare_layer<Linear<3136, 1024>, Shape<3136>>(33, 520);  // Fashion-MNIST's fc1
     // weights over 2 MiB: dx prefetches panels ahead, an overwritten dW is stored around the
     // caches when aligned; widths that leave a vector tail (1037) and a scalar tail (1043)
