@@ -65,7 +65,7 @@ def main():
         subprocess.run(["cmake", "-S", ROOT, "-B", a.build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
                         "-DCTNN_BUILD_BENCH=ON", "-DCTNN_BUILD_TESTS=OFF", "-DCTNN_BUILD_EXAMPLES=OFF"], check=True)
     # always (incremental): a stale binary would measure old code
-    subprocess.run(["cmake", "--build", a.build, "--target", "ctnn_bench_nets", "ctnn_bench_peak", "-j", "2"],
+    subprocess.run(["cmake", "--build", a.build, "--target", "ctnn_bench_nets", "ctnn_bench_peak", "ctnn_bench_c2c", "-j", "2"],
                    check=True, stdout=subprocess.DEVNULL)
     if a.peak <= 0:
         out = subprocess.run([os.path.join(a.build, "bench", "ctnn_bench_peak")], check=True, capture_output=True,
@@ -77,9 +77,15 @@ def main():
     # rounds: PyTorch then ctnn for each thread count, back to back; the machine's load drifts
     # between rounds, so each ratio is taken within a round and the median over rounds reported
     per = {}  # (net, case, th) -> list of (PyTorch value, unit, ctnn us, ctnn img/s, ctnn GFLOP/s)
+    c2c = []  # per round, just before ctnn's run with the most threads: how far apart the cores are
     for _ in range(a.rounds):
         for th in threads:
             pt = torch_figures(th, a.torch)
+            if th == max(threads) and th > 1:
+                out = subprocess.run([os.path.join(a.build, "bench", "ctnn_bench_c2c")], check=True,
+                                     capture_output=True, text=True).stdout
+                m = re.search(r"round trip (\d+) ns", out)
+                c2c.append(m[1] if m else "?")
             ct = ctnn_figures(th, exe, a.reps)
             for key in pt.keys() & ct.keys():
                 per.setdefault(key, []).append((*pt[key], *ct[key]))
@@ -123,7 +129,10 @@ def main():
             if (net, case, 1) in ips and (net, case, 2) in ips:
                 sc = [b / a_ for a_, b in zip(ips[(net, case, 1)], ips[(net, case, 2)])]
                 span = f" ({min(sc):.2f}-{max(sc):.2f})" if len(sc) > 1 else ""
-                print(f"ctnn scaling {net} {case}: 2 threads = {med(sc):.2f}x{span} 1 thread")
+                rounds = ", ".join(f"{x:.2f}x" for x in sc)
+                print(f"ctnn scaling {net} {case}: 2 threads = {med(sc):.2f}x{span} 1 thread; by round {rounds}")
+    if c2c:
+        print(f"core-to-core round trip by round (ctnn_bench_c2c, before the 2-thread run): {', '.join(c2c)} ns")
     print(f"load average before {load0[0]:.2f}, after {load1[0]:.2f}; peak {a.peak:.0f} GFLOP/s per thread")
     print("* FLOPs of the direct convolution (2 per multiply-add), as PyTorch's would be counted: ctnn runs its "
           "3x3 and 5x5 convolutions with Winograd F(2x2, rxr) or F(4x4, rxr), which do 2.25x / 2.8x or up to "
