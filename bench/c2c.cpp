@@ -1,8 +1,9 @@
 // ctnn_bench_c2c: how far apart the two cores a 2-thread run gets are, as the round trip of one
 // cache line between two threads (one pinned to each of the first two CPUs this process may use).
-// A 2-thread training step moves parameters, gradients and activations between the cores; on a
-// virtual machine the host may place the two vCPUs on neighbouring cores (here ~50 ns) or far
-// apart (~340 ns), and the step's 2-thread scaling follows. bench/compare.py prints it per round.
+// A 2-thread training step moves parameters, gradients and activations between the cores, so
+// bench/compare.py prints this with each round's 2-thread scaling, as a record of the machine's
+// state. On this VM it changed within minutes between ~50 and ~360 ns (2026-11-29); the seed
+// CNN's training scaling was 1.97x in a round measured at 358 ns, so it is no predictor alone.
 // Prints e.g. "core-to-core round trip 52 ns (CPUs 0 and 1)", or why it could not measure.
 #include <atomic>
 #include <chrono>
