@@ -1,8 +1,11 @@
 // The cpu (xsimd) backend against the reference backend: Linear, MaxPool and ReLU, forward and
 // backward, on awkward shapes (widths and channel counts that are not multiples of the vector
 // width) and several batch sizes; thread-count independence and bit-reproducibility for a fixed
-// thread count. Conv: test_simd_conv.cpp; fusion: test_simd_fusion.cpp.
+// thread count; an optimizer update split over threads. Conv: test_simd_conv.cpp; fusion:
+// test_simd_fusion.cpp.
 #include "simd_helpers.hpp"
+
+#include <ctnn/train/optim.hpp>
 
 using namespace ctnn;
 
@@ -192,4 +195,38 @@ TEST_CASE("cpu threads: set_num_threads and parallel_for", "[simd][threads]") {
     const range r0 = split(10, 0, 3), r2 = split(10, 2, 3);
     CHECK(r0.begin == 0);
     CHECK(r2.end == 10);
+}
+
+TEST_CASE("cpu optimizers: one update split over threads gives the 1-thread bits", "[simd][threads][train]") {
+    // 40k trainable parameters (and a parameter-free layer between): Adam's update splits into
+    // 2 or 3 tasks, SGD's into 2, across layer boundaries; every element must be updated, once.
+    using Net = Sequential<Input<300>, Linear<300, 130>, ReLU, Linear<130, 7>>;
+    STATIC_REQUIRE(Net::grad_count == 300 * 130 + 130 + 130 * 7 + 7);
+    const thread_count_guard guard;
+    const auto run = [](std::size_t threads, bool adam) {
+        set_num_threads(threads);
+        Net net(3);
+        Adam adam_opt(net, 1e-2f, {.weight_decay = 1e-3f});
+        SGD sgd_opt(net, 1e-2f, {.momentum = 0.9f, .weight_decay = 1e-3f, .nesterov = true});
+        for (std::uint64_t s = 0; s < 3; ++s) {
+            const auto g = random_vec(Net::grad_count, 40 + s);
+            std::copy(g.begin(), g.end(), net.grads().begin());
+            if (adam) adam_opt.step();
+            else sgd_opt.step();
+        }
+        std::vector<float> out(net.params().begin(), net.params().end());
+        const auto st = adam ? adam_opt.state() : sgd_opt.state();
+        out.insert(out.end(), st.begin(), st.end());
+        return out;
+    };
+    for (bool adam : {true, false}) {
+        INFO((adam ? "Adam" : "SGD"));
+        const auto one = run(1, adam);
+        Net fresh(3);
+        std::size_t unchanged = 0;
+        for (std::size_t i = 0; i < Net::param_count; ++i) unchanged += one[i] == fresh.params()[i];
+        CHECK(unchanged == 0);
+        CHECK(run(2, adam) == one);
+        CHECK(run(3, adam) == one);
+    }
 }

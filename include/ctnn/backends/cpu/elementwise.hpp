@@ -1,5 +1,6 @@
 // Elementwise loops of the cpu backend: vectors of the backend's width, a scalar tail, split over
-// the pool's threads. Used by the activation kernels and the optimizers' updates.
+// the pool's threads. Used by the activation kernels (the optimizers split all layers at once:
+// train/optim.hpp).
 #pragma once
 #include <cstddef>
 
