@@ -39,8 +39,7 @@ void layer(benchmark::State& s) {
     auto x = fill(n * in.size()), p = fill(np), dy = fill(n * out.size()), dp = fill(np);
     std::vector<float> y(n * out.size()), dx(n * in.size()), saved(std::max<std::size_t>(L::saved(in, n), 1));
     // kernels that keep per-thread scratch get it here, as Sequential does
-    if constexpr (requires { kernel_for<L, In, B>::scratch_floats; })
-        detail::reserve_scratch(kernel_for<L, In, B>::scratch_floats, 64 * kernel_for<L, In, B>::shared_floats_per_task);
+    detail::reserve_scratch(kernel_for<L, In, B>::traits.scratch, 64 * kernel_for<L, In, B>::traits.shared_per_task);
     forward_args f;
     f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data(); f.saved = saved.data(); f.training = true;
     backward_args b;

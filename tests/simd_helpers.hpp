@@ -62,7 +62,7 @@ void compare_layer(std::size_t n, std::uint64_t seed, bool exact = false) {
         K::backward(b);
         return r;
     };
-    const result ref = run.template operator()<kernel<L, In, reference>>();
+    const result ref = run.template operator()<kernel_for<L, In, reference>>();
     const result got = run.template operator()<kernel_for<L, In, cpu>>();
     INFO(L::name() << " on " << to_string(in) << ", batch " << n);
     if (exact) {
@@ -75,7 +75,7 @@ void compare_layer(std::size_t n, std::uint64_t seed, bool exact = false) {
         if (np) check_close(got.dp, ref.dp, "dparams (accumulated)");
     }
     using Kc = kernel_for<L, In, cpu>;
-    if constexpr (detail::overwrites_dparams<Kc>) {
+    if constexpr (Kc::traits.overwrites_dparams) {
         // the first backward after zero_grad: the gradient is written over stale values (NaN
         // here), into 64-byte aligned memory (where large layers use streaming stores) and not
         std::vector<float> want(np);

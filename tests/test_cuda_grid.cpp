@@ -149,14 +149,14 @@ void check_fused_conv(std::uint64_t seed, std::size_t nan_at = std::size_t(-1)) 
 }
 
 TEST_CASE("cuda grid: fused Conv + bias + activation (+ MaxPool) and its epilogue backward", "[cuda_grid]") {
-    check_fused_conv<act_relu, ReLU, 2>(21);
-    check_fused_conv<act_relu, ReLU, 1>(22);
-    check_fused_conv<act_tanh, Tanh, 2>(23);
-    check_fused_conv<act_sigmoid, Sigmoid, 1>(24);
-    check_fused_conv<act_leaky_relu<1, 10>, LeakyReLU<1, 10>, 2>(25);
-    check_fused_conv<act_relu, ReLU, 3, 3, 2, 0, 13, 13>(26);   // stride 2, no padding, 6×6 map, 3×3 pool
-    check_fused_conv<act_tanh, Tanh, 2, 5, 1, 2, 8, 4>(27);     // 5×5 "same", 2×2 pool
-    check_fused_conv<act_relu, ReLU, 2>(28, 6 * 10 + 10 + 4);   // a NaN pixel: windows with several NaNs
+    check_fused_conv<act_of<ReLU>, ReLU, 2>(21);
+    check_fused_conv<act_of<ReLU>, ReLU, 1>(22);
+    check_fused_conv<act_of<Tanh>, Tanh, 2>(23);
+    check_fused_conv<act_of<Sigmoid>, Sigmoid, 1>(24);
+    check_fused_conv<act_of<LeakyReLU<1, 10>>, LeakyReLU<1, 10>, 2>(25);
+    check_fused_conv<act_of<ReLU>, ReLU, 3, 3, 2, 0, 13, 13>(26);   // stride 2, no padding, 6×6 map, 3×3 pool
+    check_fused_conv<act_of<Tanh>, Tanh, 2, 5, 1, 2, 8, 4>(27);     // 5×5 "same", 2×2 pool
+    check_fused_conv<act_of<ReLU>, ReLU, 2>(28, 6 * 10 + 10 + 4);   // a NaN pixel: windows with several NaNs
 }
 
 TEST_CASE("cuda grid: copy kernel (Flatten when not aliased, Dropout in inference)", "[cuda_grid]") {
@@ -190,8 +190,8 @@ void check_linear(std::size_t n, std::uint64_t seed) {
 
 TEST_CASE("cuda grid: Linear forward (with fused activation), dx, dweight and dbias", "[cuda_grid]") {
     check_linear<37, 5, act_identity, void>(3, 31);
-    check_linear<300, 17, act_relu, ReLU>(2, 32);     // longer than a block's 256 threads
-    check_linear<1, 1, act_sigmoid, Sigmoid>(7, 33);
+    check_linear<300, 17, act_of<ReLU>, ReLU>(2, 32);     // longer than a block's 256 threads
+    check_linear<1, 1, act_of<Sigmoid>, Sigmoid>(7, 33);
     check_linear<64, 10, act_identity, void>(1, 34);
 }
 
@@ -208,17 +208,20 @@ void check_activation(std::uint64_t seed) {
     run_on_host<act_forward<Act>>({x.data(), y_got.data(), count});
     run_on_host<act_backward<Act>>({y_got.data(), dy.data(), dx_got.data(), count});
     require_close(y_got, y, 1e-6, std::string(L::kind) + " forward");
-    require_close(dx_got, dx, 1e-6, std::string(L::kind) + " backward");
+    require_close(dx_got, dx, 1e-6, std::string(L::kind) + " backward (epilogue, from the output)");
+    fvec dx_layer = poisoned(count);  // the unfused layer's backward reads x, y and dy
+    run_on_host<layer_act_backward<L>>({x.data(), y_got.data(), dy.data(), dx_layer.data(), count});
+    require_close(dx_layer, dx, 1e-6, std::string(L::kind) + " backward (layer)");
 }
 
 TEST_CASE("cuda grid: ReLU, LeakyReLU, Sigmoid, Tanh forward and backward", "[cuda_grid]") {
-    check_activation<ReLU, act_relu>(41);
-    check_activation<LeakyReLU<1, 10>, act_leaky_relu<1, 10>>(42);
-    check_activation<LeakyReLU<0, 1>, act_leaky_relu<0, 1>>(43);
-    check_activation<Sigmoid, act_sigmoid>(44);
-    check_activation<Tanh, act_tanh>(45);
+    check_activation<ReLU, act_of<ReLU>>(41);
+    check_activation<LeakyReLU<1, 10>, act_of<LeakyReLU<1, 10>>>(42);
+    check_activation<LeakyReLU<0, 1>, act_of<LeakyReLU<0, 1>>>(43);
+    check_activation<Sigmoid, act_of<Sigmoid>>(44);
+    check_activation<Tanh, act_of<Tanh>>(45);
     fvec x{nan_f, -1.0f}, y = poisoned(2);
-    run_on_host<act_forward<act_relu>>({x.data(), y.data(), 2});
+    run_on_host<act_forward<act_of<ReLU>>>({x.data(), y.data(), 2});
     CHECK(std::isnan(y[0]));  // NaN passes through ReLU, as in PyTorch
     CHECK(y[1] == 0.0f);
 }
@@ -436,7 +439,7 @@ TEST_CASE("cuda grid: SGD, Adam and AdamW steps over segmented (frozen-gap) para
         step_counters counters;
         for (std::size_t t = 1; t <= 5; ++t) {
             const fvec g = random(ng, 200 + t);
-            run_on_host<step_begin>({&counters});
+            run_on_host<step_begin>({&counters, &o});
             REQUIRE(counters.step == t);
             run_on_host<optimizer_step<3>>({p.data(), g.data(), m.data(), v.data(), &o, &counters, seg, ng});
             std::vector<double> sub(ng);  // the reference update on the trainable values only

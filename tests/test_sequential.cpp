@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "heap_counter.hpp"
@@ -294,6 +295,12 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
     for (std::size_t i = 0; i < one.size(); ++i) one[i] = ins[0][i];
     std::array<float, SeedNet::output_size> y_one{};
 
+    // Making a net allocates its blocks; warm_up reserves what a forward on a backend needs (the
+    // calling thread's scratch and tiles, the pool's, prepared weights). A first forward does
+    // the same; after either, forward allocates nothing.
+    net.warm_up();
+    net.warm_up<ctnn::reference>();
+    mixed.warm_up();
     const long before = ctnn_test::heap_allocations();
     for (std::size_t i = 0; i < std::size(batches); ++i) {
         net.forward<ctnn::reference>(ins[i].data(), outs[i].data(), batches[i]);
@@ -314,6 +321,55 @@ TEST_CASE("Sequential: inference forward and operator() never touch the heap", "
     const long c0 = ctnn_test::heap_allocations();
     std::vector<float> probe(17);
     CHECK(ctnn_test::heap_allocations() > c0);
+}
+
+TEST_CASE("Sequential: after warm_up, forward from another thread and on the pool's workers allocates nothing",
+          "[sequential][alloc][threads]") {
+    const std::size_t saved_threads = num_threads();
+    set_num_threads(2);  // the batch is split: a pool worker runs half of it
+    SeedNet net(9);
+    const std::size_t batch = 4 * SeedNet::inference_tile + 3;
+    const auto in = random_floats(batch * SeedNet::input_size, 91);
+    std::vector<float> want(batch * SeedNet::output_size), got(want.size(), std::nanf(""));
+    net.forward(in.data(), want.data(), batch);
+    long during = -1;
+    std::thread other([&] {
+        net.warm_up();  // this thread's own scratch and tiles
+        const long before = ctnn_test::heap_allocations();
+        for (int r = 0; r < 3; ++r) net.forward(in.data(), got.data(), batch);
+        during = ctnn_test::heap_allocations() - before;
+    });
+    other.join();
+    set_num_threads(saved_threads);
+    CHECK(during == 0);
+    CHECK(got == want);  // the same split, the same bits
+}
+
+TEST_CASE("Sequential: several threads may run forward on one net at once", "[sequential][threads]") {
+    // The threading contract (docs/reliability.md): inference uses the calling thread's tiles and
+    // scratch, and prepared weights are made under a lock, so concurrent forwards on one net
+    // each get their own correct output.
+    SeedNet net(12);
+    constexpr std::size_t users = 4, rounds = 25, batch = 3;
+    std::vector<std::vector<float>> ins, wants;
+    for (std::size_t u = 0; u < users; ++u) {
+        ins.push_back(random_floats(batch * SeedNet::input_size, 500 + u));
+        wants.emplace_back(batch * SeedNet::output_size);
+        net.forward(ins[u].data(), wants[u].data(), batch);
+    }
+    net.params()[0] += 0.0f;  // (no change: the prepared weights stay valid)
+    std::vector<int> wrong(users, 0);
+    std::vector<std::thread> pool;
+    for (std::size_t u = 0; u < users; ++u)
+        pool.emplace_back([&, u] {
+            std::vector<float> y(batch * SeedNet::output_size);
+            for (std::size_t r = 0; r < rounds; ++r) {
+                net.forward(ins[u].data(), y.data(), batch);
+                wrong[u] += y != wants[u];
+            }
+        });
+    for (auto& t : pool) t.join();
+    for (std::size_t u = 0; u < users; ++u) CHECK(wrong[u] == 0);
 }
 
 TEST_CASE("Sequential: a batch gives the same outputs as its samples one by one", "[sequential]") {

@@ -68,8 +68,11 @@ TEST_CASE("cpu Linear: forward numbers do not depend on the thread count; Linear
             ys.push_back(y);
             f.x = y.data(); f.y = yr.data();
             kernel_for<ReLU, Shape<130>, cpu>::forward(f);
-            f.x = x.data(); f.y = yf.data();
-            fused<cpu, Shape<300>, L, ReLU, no_layer>::forward(f);
+            group_forward_args<2> g;
+            g.layer[0] = f;
+            g.layer[0].x = x.data();
+            g.layer[1].y = yf.data();
+            fused<cpu, Shape<300>, L, ReLU, no_layer>::forward(g);
             CHECK(yf == yr);
         }
         CHECK(ys[1] == ys[0]);

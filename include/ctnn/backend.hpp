@@ -1,25 +1,46 @@
-// Kernel dispatch. A kernel is a specialization of ctnn::kernel<Layer, InShape, Backend> with two
-// static functions:
+// The kernel contract. A kernel is a specialization of ctnn::kernel<Layer, InShape, Backend>:
 //
-//   static void forward(const forward_args&);   // y = f(x) for a batch of n samples
-//   static void backward(const backward_args&); // dx (if non-null) and dparams += (if non-null)
+//   template <class In> struct kernel<MyLayer, In, reference> : kernel_base {
+//       static void forward(const forward_args&);    // y = f(x) for a batch of n samples
+//       static void backward(const backward_args&);  // dx (if non-null) and dparams += (if non-null)
+//   };
+//
+// What a kernel needs besides its arguments it declares in one `traits` value (kernel_base has
+// the defaults); a misspelled field there does not compile:
+//
+//   static constexpr kernel_traits traits{.scratch = 4096, .overwrites_dparams = true};
 //
 // A backend that has no kernel for a layer falls back to its `fallback` backend, ending at the
-// reference backend, which has one for every layer. So a new backend (xsimd, CUDA) is new
-// specializations only; nothing else in the library changes.
+// reference backend, which has one for every layer (a backend without fallback: void). A kernel
+// for Frozen<L> is never looked up: L's runs (unfrozen_t).
+//
+// A backend may also run several consecutive layers as one kernel: a specialization of
+// fused<Backend, In, L0, L1, L2> (layers after the net's end are no_layer) with traits.fuses =
+// how many of them it covers (2 or 3) and traits.fuses_in_training when it also trains, and
+//
+//   static void forward(const group_forward_args<G>&);     // G = traits.fuses
+//   static void backward(const group_backward_args<G>&);   // if fuses_in_training
+//
+// Its arguments are what each layer would get unfused (see group_forward_args). The plan
+// (plan.hpp) asks for a group at every layer, with frozen layers seen through.
+//
+// Which kernel runs must not depend on the translation unit: a backend's type is complete only
+// in its all.hpp, after every kernel of that backend is declared; a user's layer declares its
+// kernels in its own header (docs/extending.md).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
+#include <type_traits>
 
+#include "layer.hpp"
 #include "random.hpp"
 
 namespace ctnn {
 
-/// Backends. `reference`: plain C++ loops, the definition of correct.
-struct reference {
-    static constexpr std::string_view name = "reference";
-    using fallback = reference;
-};
+/// The reference backend: plain C++ loops, the definition of correct. Its type is complete
+/// only in backends/reference/all.hpp.
+struct reference;
 
 /// Arguments of a forward kernel. Buffers are NCHW (or NC), batch-major, n samples.
 struct forward_args {
@@ -30,10 +51,15 @@ struct forward_args {
     float* buffers = nullptr;        // this layer's buffers (running statistics), updated in training
     float* saved = nullptr;          // L::saved(in, n) floats kept for backward (training only)
     bool training = false;           // BatchNorm batch statistics, Dropout masks
-    rng* gen = nullptr;              // randomness for training (Dropout)
-    // Kernel::prepare(params, ...)'s output for these very params, or null (the kernel then
-    // works from params alone). Only for kernels that declare prepared_floats; see Sequential.
+    rng* gen = nullptr;              // host randomness for training (Dropout)
+    // The kernel's prepare(params, ...) output for these very params (traits.prepared floats),
+    // or null: the kernel then works from params alone.
     const float* prepared = nullptr;
+    // Where the storage gives each layer its own scratch (traits.scratch floats: the device
+    // net), that scratch; null on the host, where kernels use their thread's scratch.
+    float* scratch = nullptr;
+    void* stream = nullptr;                  // the backend's queue (CUDA: the cudaStream_t), or null
+    const std::uint64_t* seed = nullptr;     // device memory: this step's random seed (CUDA Dropout)
 };
 
 /// Arguments of a backward kernel. Parameter gradients are accumulated (+=), like PyTorch.
@@ -48,16 +74,29 @@ struct backward_args {
     const float* buffers = nullptr;
     const float* saved = nullptr;    // what forward kept
     // dparams hold stale values to be overwritten, not added to (a training step's first
-    // backward after zero_grad). Set only for kernels that declare overwrites_dparams = true;
-    // others are given zeroed dparams.
+    // backward after zero_grad). Set only for kernels with traits.overwrites_dparams; others
+    // are given zeroed dparams.
     bool overwrite_dparams = false;
+    float* scratch = nullptr;        // as forward_args
+    void* stream = nullptr;
+    const std::uint64_t* seed = nullptr;
 };
 
-namespace detail {
-/// Whether kernel K honours backward_args::overwrite_dparams.
-template <class K>
-inline constexpr bool overwrites_dparams = requires { requires K::overwrites_dparams; };
-}  // namespace detail
+/// What a kernel (or fused group) asks of the storage and the executor, besides its arguments.
+struct kernel_traits {
+    std::size_t scratch = 0;             // floats of scratch per call (host: per thread)
+    std::size_t shared_per_task = 0;     // host: floats per task in the calling thread's scratch
+    std::size_t prepared = 0;            // floats of prepared parameters: prepare(params, out)
+    bool overwrites_dparams = false;     // honours backward_args::overwrite_dparams
+    std::size_t fuses = 1;               // fused groups: the layers it covers
+    bool fuses_in_training = false;      // fused groups: also runs the training forward and backward
+};
+
+/// The defaults every kernel derives from.
+struct kernel_base {
+    static constexpr kernel_traits traits{};
+    static void prepare(const float*, float*) {}
+};
 
 /// The kernel of Layer for input shape In on Backend. Not specialized: falls back.
 template <class Layer, class In, class Backend>
@@ -68,27 +107,86 @@ struct kernel {
 template <class Layer, class In, class Backend>
 concept has_kernel = !requires { typename kernel<Layer, In, Backend>::not_specialized; };
 
-namespace detail {
-template <class Layer, class In, class Backend>
-struct select_kernel {
-    using type = typename select_kernel<Layer, In, typename Backend::fallback>::type;
+/// What the executor calls: forward, backward, traits; prepare when traits.prepared > 0.
+template <class K>
+concept kernel_type = requires(const forward_args& f, const backward_args& b, const float* p, float* o) {
+    { K::traits } -> std::convertible_to<kernel_traits>;
+    K::forward(f);
+    K::backward(b);
+    K::prepare(p, o);
 };
-template <class Layer, class In, class Backend>
+
+/// Named by the compiler when no backend in the fallback chain has a kernel for Layer.
+template <class Layer, class In, class Backend> struct no_kernel_for_layer_on_backend;
+
+namespace detail {
+template <class Layer, class In, class Backend, class First>
+struct select_kernel {
+    using next = typename Backend::fallback;
+    using type = typename select_kernel<Layer, In, next, First>::type;
+};
+template <class Layer, class In, class Backend, class First>
     requires has_kernel<Layer, In, Backend>
-struct select_kernel<Layer, In, Backend> {
+struct select_kernel<Layer, In, Backend, First> {
     using type = kernel<Layer, In, Backend>;
 };
-template <class Layer, class In>
-    requires(!has_kernel<Layer, In, reference>)
-struct select_kernel<Layer, In, reference> {
-    static_assert(has_kernel<Layer, In, reference>,
-                  "ctnn: this layer has no reference kernel; include its backends/reference header");
-    using type = kernel<Layer, In, reference>;
+template <class Layer, class In, class First>
+    requires(!has_kernel<Layer, In, void>)
+struct select_kernel<Layer, In, void, First> {
+    // (sizeof of an incomplete type: the error names the layer and the backend asked for)
+    static constexpr bool raised = sizeof(no_kernel_for_layer_on_backend<Layer, In, First>) > 0;
+    using type = kernel<Layer, In, void>;
 };
 }  // namespace detail
 
-/// The kernel that runs Layer on In for Backend: its own, or its fallback's.
+/// The kernel that runs Layer (a frozen layer: its inner layer) on In for Backend: its own, or
+/// its fallback's.
 template <class Layer, class In, class Backend>
-using kernel_for = typename detail::select_kernel<Layer, In, Backend>::type;
+using kernel_for = typename detail::select_kernel<unfrozen_t<Layer>, In, Backend, Backend>::type;
+
+// ---- fused groups ------------------------------------------------------------------------------
+
+/// Stands for "no layer here" past the end of a net.
+struct no_layer {};
+
+/// The default: no fusion.
+template <class Backend, class In, class L0, class L1, class L2>
+struct fused {
+    static constexpr kernel_traits traits{};
+};
+
+/// A fused group's forward arguments: layer[j] is what layer j of the group would get unfused
+/// (its x, y, params, buffers, saved, prepared). The group reads layer[0].x and writes
+/// layer[G-1].y. In inference the outputs of the inner layers may be null (no memory is kept for
+/// them); in training each layer's y and saved are its own buffers, and the group may use them as
+/// it likes for its backward (the executor reads only the last y).
+template <std::size_t G>
+struct group_forward_args {
+    forward_args layer[G];
+    const forward_args& first() const { return layer[0]; }
+    const forward_args& last() const { return layer[G - 1]; }
+};
+
+/// A fused group's backward arguments: layer[j] as unfused, except that dy is given only to the
+/// last layer and dx (null when not needed) only to the first. inner[j] is layer j's output
+/// buffer (j < G-1, the same memory as layer[j].y), writable: the group's backward may use it,
+/// for example for the gradient of that output, once it no longer needs what is there.
+template <std::size_t G>
+struct group_backward_args {
+    backward_args layer[G];
+    float* inner[G - 1]{};
+    const backward_args& first() const { return layer[0]; }
+    const backward_args& last() const { return layer[G - 1]; }
+};
+
+/// The backend a net runs on when none is named (Backend = void): default_backend_of<void>::type,
+/// defined once, in backends/default.hpp (which <ctnn/ctnn.hpp> includes), so it is the same in
+/// every translation unit. Without that header a call that names no backend does not compile.
+template <class T> struct default_backend_of;
+template <class B> struct resolve_backend { using type = B; };
+template <class B>
+    requires std::is_void_v<B>
+struct resolve_backend<B> { using type = typename default_backend_of<B>::type; };
+template <class B> using backend_t = typename resolve_backend<B>::type;
 
 }  // namespace ctnn

@@ -85,14 +85,21 @@ template <std::size_t N0, std::size_t N1, std::size_t N2, std::size_t GR, std::s
 struct problem_tags<problem::window_too_large, N0, N1, N2, GR, G0, G1, G2> {
     using needs = needs_input_at_least<N0, N1>; using got = got_input<G0, G1>; };
 
-/// Names shape_error_at_layer<...> (a hard error) when the check failed and no earlier layer
-/// failed already (so one mistake gives one error, not a cascade).
-template <bool Raise, std::size_t Layer, class Kind, class Tags>
-struct diagnose_layer { static constexpr bool value = true; };
-template <std::size_t Layer, class Kind, class Tags>
-struct diagnose_layer<true, Layer, Kind, Tags> {
-    static constexpr bool value =
-        sizeof(shape_error_at_layer<Layer, Kind, typename Tags::needs, typename Tags::got>) > 0;
+/// Names shape_error_at_layer<...> (a hard error) for the first layer of a plan whose shape rule
+/// fails, and only that one (one mistake gives one error, not a cascade: the net's members do not
+/// instantiate kernels when the plan is not ok).
+/// A net derives from it (an empty base): instantiating the net instantiates the check, and a
+/// failed check is then one error on g++ and on clang (a static_assert on its result would add a
+/// second, "not a constant expression").
+template <class Plan, bool Ok = Plan::ok>
+struct shape_check {};
+template <class Plan>
+struct shape_check<Plan, false> {
+    static constexpr std::size_t I = Plan::first_error;
+    using L = typename Plan::template layer_type<I>;
+    static constexpr layer_check c = L::check(Plan::shapes[I]);
+    using tags = problem_tags<c.what, c.needs.d[0], c.needs.d[1], c.needs.d[2], c.got.rank, c.got.d[0], c.got.d[1], c.got.d[2]>;
+    static_assert(sizeof(shape_error_at_layer<I, L, typename tags::needs, typename tags::got>) > 0);
 };
 
 }  // namespace detail

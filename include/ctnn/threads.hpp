@@ -9,9 +9,11 @@
 // A parallel_for called inside another one, or while another user thread holds the pool, runs
 // its tasks one after another on the calling thread (same partition, same results).
 //
-// Each thread also owns a scratch arena for kernels (reserved when a net is made, so inference
-// allocates nothing): detail::work_scratch() for the executing thread, and detail::shared_scratch()
-// on the thread that called parallel_for (for per-task partials every task writes into).
+// Each thread also owns a scratch arena: detail::work_scratch() for kernels on the executing
+// thread, detail::shared_scratch() on the thread that called parallel_for (for per-task partials
+// every task writes into), and detail::tile_scratch() for a host inference's activations in
+// flight. A net reserves them on the calling thread and the pool's workers before its first
+// forward (Sequential::warm_up), so inference allocates nothing after that on those threads.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -34,19 +36,26 @@ namespace detail {
 inline constexpr std::size_t max_threads = 64;
 
 struct scratch_arena {
-    aligned_floats work, shared;
+    aligned_floats work, shared, tiles;
 };
 inline scratch_arena& arena() {
     thread_local scratch_arena a;
     return a;
 }
 inline std::atomic<std::size_t>& reserved_work() { static std::atomic<std::size_t> r{0}; return r; }
+inline std::atomic<std::size_t>& reserved_tiles() { static std::atomic<std::size_t> r{0}; return r; }
 inline bool& inside_parallel() { thread_local bool b = false; return b; }
 
 /// The executing thread's work scratch, at least n floats (grows only if nothing reserved it).
 inline float* work_scratch(std::size_t n) {
     aligned_floats& w = arena().work;
     if (w.size() < n) w.reserve(std::max(n, reserved_work().load()));
+    return w.data();
+}
+/// The executing thread's inference tiles, at least n floats.
+inline float* tile_scratch(std::size_t n) {
+    aligned_floats& w = arena().tiles;
+    if (w.size() < n) w.reserve(std::max(n, reserved_tiles().load()));
     return w.data();
 }
 /// The calling thread's shared scratch (for partials of every task), at least n floats.
@@ -149,6 +158,7 @@ private:
     void worker(std::size_t id, std::uint64_t seen) {
         inside_parallel() = true;
         arena().work.reserve(reserved_work().load());
+        arena().tiles.reserve(reserved_tiles().load());
         for (;;) {
             // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
             // No lock on the way to a job: when the job came through a mutex the caller still
@@ -170,6 +180,7 @@ private:
             void* const ctx = ctx_.load(std::memory_order_acquire);
             if (gen_.load(std::memory_order_relaxed) != g || id >= tasks) continue;  // a later job, or none for us
             if (arena().work.size() < reserved_work().load()) arena().work.reserve(reserved_work().load());
+            if (arena().tiles.size() < reserved_tiles().load()) arena().tiles.reserve(reserved_tiles().load());
             fn(ctx, id);
             if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
                 std::lock_guard<std::mutex> d(done_m_);  // the caller checks under done_m_:
@@ -198,17 +209,26 @@ private:
     std::atomic<std::size_t> remaining_{0};
 };
 
-/// Makes every thread's work scratch at least n floats and the caller's shared scratch at
-/// least s floats, so kernels that need no more allocate nothing.
-inline void reserve_scratch(std::size_t n, std::size_t s) {
-    if (reserved_work().load() >= n && arena().work.size() >= n && arena().shared.size() >= s) return;
-    std::size_t cur = reserved_work().load();
-    while (cur < n && !reserved_work().compare_exchange_weak(cur, n)) {}
+/// Makes every thread's work scratch at least n floats and tiles at least t floats, and the
+/// caller's shared scratch at least s floats, so kernels that need no more allocate nothing.
+inline void reserve_scratch(std::size_t n, std::size_t s, std::size_t t = 0) {
+    if (reserved_work().load() >= n && reserved_tiles().load() >= t && arena().work.size() >= n &&
+        arena().shared.size() >= s && arena().tiles.size() >= t)
+        return;
+    for (auto* r : {&reserved_work(), &reserved_tiles()}) {
+        const std::size_t want = r == &reserved_work() ? n : t;
+        std::size_t cur = r->load();
+        while (cur < want && !r->compare_exchange_weak(cur, want)) {}
+    }
     work_scratch(n);
     shared_scratch(s);
+    tile_scratch(t);
     thread_pool& p = thread_pool::instance();
     if (p.threads() > 1 && !inside_parallel()) {
-        auto f = [n](std::size_t) { work_scratch(n); };
+        auto f = [n, t](std::size_t) {
+            work_scratch(n);
+            tile_scratch(t);
+        };
         p.run(p.threads(), f);
     }
 }

@@ -1,8 +1,8 @@
 # Compile-fail check, run as
 #   cmake -DCXX=<compiler> -DINCLUDE_DIR=<ctnn/include> -DSOURCE=<file.cpp> -P check.cmake
-# SOURCE must NOT compile, and the first line of the compiler's output that contains "error"
-# (include-chain lines "In file included from" / "from ..." skipped) must contain the text of the
-# file's `// expect: <text>` header line. `// expect: success` instead requires that it compiles
+# SOURCE must NOT compile, with exactly one error, and the first line of the compiler's output that
+# contains "error" (include-chain lines "In file included from" / "from ..." skipped) must contain
+# the text of the file's `// expect: <text>` header line. `// expect: success` instead requires that it compiles
 # (a control: it proves the harness itself does not fail everything).
 foreach(v CXX INCLUDE_DIR SOURCE)
   if(NOT DEFINED ${v})
@@ -53,6 +53,19 @@ endforeach()
 string(REPLACE "<semicolon>" ";" first "${first}")
 string(REPLACE "<lb>" "[" first "${first}")
 string(REPLACE "<rb>" "]" first "${first}")
+
+# One mistake, one error: count the compilers' "error:" lines (g++ and clang both write
+# "file:line:col: error: ...").
+set(errors 0)
+foreach(line IN LISTS lines)
+  if(line MATCHES ": error: " OR line MATCHES "^error: ")
+    math(EXPR errors "${errors} + 1")
+  endif()
+endforeach()
+if(NOT errors EQUAL 1)
+  message(FATAL_ERROR "${SOURCE}: ${errors} errors, where one mistake must give one.\n"
+                      "--- full compiler output ---\n${out}")
+endif()
 
 string(FIND "${first}" "${expected}" pos)
 if(pos EQUAL -1)

@@ -22,6 +22,10 @@ struct BatchNorm : layer_base {
     static constexpr std::string_view kind = "BatchNorm";
     static std::string name() { return "BatchNorm(" + std::to_string(Channels) + ")"; }
 
+    static constexpr hparam_list hparams() {
+        return {{"num_features", Channels}, {"eps", 1, 100000}, {"momentum", 1, 10}};
+    }
+
     static constexpr layer_check check(dims in) {
         if (in.d[0] != Channels) return {problem::channels, flat(Channels), flat(in.d[0])};
         return {};

@@ -24,6 +24,10 @@ struct Conv : layer_base {
                " s" + std::to_string(Stride) + " p" + std::to_string(Pad) + ")";
     }
 
+    static constexpr hparam_list hparams() {
+        return {{"in_channels", In}, {"out_channels", Out}, {"kernel_size", Kernel}, {"stride", Stride}, {"padding", Pad}};
+    }
+
     static constexpr layer_check check(dims in) {
         if (in.rank != 3) return {problem::image_input, chw(In, 0, 0), in};
         if (in.d[0] != In) return {problem::in_channels, flat(In), flat(in.d[0])};

@@ -14,6 +14,7 @@ struct Dropout : layer_base {
     static constexpr float p = static_cast<float>(Percent) / 100.0f;
     static constexpr std::string_view kind = "Dropout";
     static std::string name() { return "Dropout(" + std::to_string(Percent) + "%)"; }
+    static constexpr hparam_list hparams() { return {{"p", Percent, 100}}; }
     /// The mask actually applied (0 or 1 / (1 - p)) per element.
     static constexpr std::size_t saved(dims in, std::size_t n) { return in.size() * n; }
 };

@@ -14,6 +14,16 @@ struct LeakyReLU : layer_base {
     static constexpr float slope = static_cast<float>(static_cast<double>(Num) / static_cast<double>(Den));
     static constexpr std::string_view kind = "LeakyReLU";
     static std::string name() { return "LeakyReLU(" + std::to_string(Num) + "/" + std::to_string(Den) + ")"; }
+    static constexpr hparam_list hparams() { return {{"negative_slope", Num, Den}}; }
+    // The slope is >= 0, so y > 0 exactly when x > 0 (NaN: neither): the gradient follows from y.
+    static constexpr bool grad_from_output = true;
+    template <class M> static CTNN_HD typename M::type f(typename M::type x) {
+        return M::select(x > M::zero(), x, x * M::set1(slope));
+    }
+    template <class M>
+    static CTNN_HD typename M::type df(typename M::type, typename M::type y, typename M::type dy) {
+        return M::select(y > M::zero(), dy, dy * M::set1(slope));
+    }
 };
 
 }  // namespace ctnn

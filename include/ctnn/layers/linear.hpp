@@ -16,6 +16,8 @@ struct Linear : layer_base {
     static constexpr std::string_view kind = "Linear";
     static std::string name() { return "Linear(" + std::to_string(In) + "->" + std::to_string(Out) + ")"; }
 
+    static constexpr hparam_list hparams() { return {{"in_features", In}, {"out_features", Out}}; }
+
     static constexpr layer_check check(dims in) {
         if (in.rank != 1) return {problem::flat_input, flat(In), in};
         if (in.d[0] != In) return {problem::in_features, flat(In), in};

@@ -9,6 +9,7 @@ template <std::size_t K, std::size_t S>
 struct pool_rule : layer_base {
     static_assert(K > 0 && S > 0, "ctnn pooling: Kernel and Stride must be positive");
     static constexpr std::size_t kernel_size = K, stride = S;
+    static constexpr hparam_list hparams() { return {{"kernel_size", K}, {"stride", S}}; }
     static constexpr layer_check check(dims in) {
         if (in.rank != 3) return {problem::image_input, {}, in};
         if (in.d[1] < K || in.d[2] < K) return {problem::window_too_large, dims{2, {K, K, 0}}, dims{2, {in.d[1], in.d[2], 0}}};

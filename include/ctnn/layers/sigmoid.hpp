@@ -9,6 +9,14 @@ namespace ctnn {
 struct Sigmoid : layer_base {
     static constexpr std::string_view kind = "Sigmoid";
     static std::string name() { return "Sigmoid"; }
+    static constexpr bool grad_from_output = true;  // y (1 - y)
+    template <class M> static CTNN_HD typename M::type f(typename M::type x) {
+        return M::one() / (M::one() + M::exp(-x));
+    }
+    template <class M>
+    static CTNN_HD typename M::type df(typename M::type, typename M::type y, typename M::type dy) {
+        return dy * y * (M::one() - y);
+    }
 };
 
 }  // namespace ctnn

@@ -11,6 +11,7 @@ namespace ctnn {
 struct Softmax : layer_base {
     static constexpr std::string_view kind = "Softmax";
     static std::string name() { return "Softmax"; }
+    static constexpr hparam_list hparams() { return {{"dim", 1}}; }
 };
 
 }  // namespace ctnn

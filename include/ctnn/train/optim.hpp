@@ -1,4 +1,5 @@
-// Optimizers with PyTorch's exact update rules (torch.optim, single-tensor path, float32).
+// Optimizers with PyTorch's exact update rules (torch.optim, single-tensor path, float32; the
+// rules themselves are in rules.hpp, shared with the device optimizer).
 //
 // An optimizer is made from a net and keeps its state (momentum, moments) in one block sized
 // from the net's type: Net::grad_count floats per state tensor, in the gradient layout. It
@@ -25,6 +26,7 @@
 #include "../backends/cpu/simd.hpp"
 #include "../threads.hpp"
 #include "../sequential.hpp"
+#include "rules.hpp"
 
 namespace ctnn {
 
@@ -73,6 +75,22 @@ struct sgd_options {
     bool nesterov = false;
 };
 
+namespace detail {
+/// Refuses what PyTorch refuses, and NaN or infinite values (which would make the net NaN a step
+/// later, blamed on the loss), naming the option. Shared with the device optimizers (cuda).
+inline void check_option(std::string_view who, const char* name, float v, bool ok) {
+    if (!std::isfinite(v) || !ok)
+        throw error("ctnn::" + std::string(who) + ": " + name + " " + std::to_string(v) + " is not allowed");
+}
+inline void check_options(const sgd_options& o) {
+    check_option("SGD", "momentum", o.momentum, o.momentum >= 0.0f);
+    check_option("SGD", "dampening", o.dampening, true);
+    check_option("SGD", "weight_decay", o.weight_decay, o.weight_decay >= 0.0f);
+    if (o.nesterov && (o.momentum <= 0.0f || o.dampening != 0.0f))
+        throw error("ctnn::SGD: Nesterov momentum requires momentum > 0 and dampening 0");
+}
+}  // namespace detail
+
 /// torch.optim.SGD: g += wd * p; buf = g on the first step, else buf = momentum * buf +
 /// (1 - dampening) * g; Nesterov: g += momentum * buf, else g = buf; p -= lr * g.
 template <class Net>
@@ -83,28 +101,24 @@ public:
     SGD(Net& net, float lr, sgd_options o = {})
         : net_(&net), lr_(lr), o_(o), buf_(o.momentum != 0.0f ? Net::grad_count : 0) {
         detail::check_lr(kind, lr);
-        if (o.momentum < 0.0f || o.weight_decay < 0.0f)
-            throw error("ctnn::SGD: momentum and weight_decay must be >= 0");
-        if (o.nesterov && (o.momentum <= 0.0f || o.dampening != 0.0f))
-            throw error("ctnn::SGD: Nesterov momentum requires momentum > 0 and dampening 0");
+        detail::check_options(o);
     }
 
     void step() {
-        const float lr = lr_, wd = o_.weight_decay, mom = o_.momentum, damp = 1.0f - o_.dampening;
-        const bool first = steps_ == 0;
-        const bool nesterov = o_.nesterov, momentum = buf_.size() != 0;  // no buffers without momentum
+        sgd_step c;
+        c.lr = lr_;
+        c.weight_decay = o_.weight_decay;
+        c.momentum = o_.momentum;
+        c.damp = 1.0f - o_.dampening;
+        c.use_momentum = buf_.size() != 0;  // no buffers without momentum
+        c.nesterov = o_.nesterov;
+        c.first = steps_ == 0;
         float* b = buf_.data();
         detail::for_trainable_elements(*net_, 8.0, [&]<class Vt>(float* p, const float* g, std::size_t i) {
-            using T = typename Vt::type;
-            T d = Vt::load(g + i);
-            const T pi = Vt::load(p + i);
-            if (wd != 0.0f) d = d + Vt::set1(wd) * pi;
-            if (momentum) {
-                const T bi = first ? d : Vt::load(b + i) * Vt::set1(mom) + Vt::set1(damp) * d;
-                Vt::store(b + i, bi);
-                d = nesterov ? d + Vt::set1(mom) * bi : bi;
-            }
-            Vt::store(p + i, pi - Vt::set1(lr) * d);
+            typename Vt::type pi = Vt::load(p + i), bi = c.use_momentum ? Vt::load(b + i) : Vt::zero();
+            sgd_update<Vt>(c, pi, Vt::load(g + i), bi);
+            if (c.use_momentum) Vt::store(b + i, bi);
+            Vt::store(p + i, pi);
         });
         ++steps_;
     }
@@ -126,6 +140,7 @@ private:
     std::uint64_t steps_ = 0;
 };
 
+
 /// Hyper-parameters of Adam and AdamW besides the learning rate (PyTorch's names). The weight
 /// decay default is Adam's (0); AdamW's default is 1e-2 (adamw_options).
 struct adam_options {
@@ -144,35 +159,25 @@ struct adamw_options {
 
 namespace detail {
 
+inline void check_options(std::string_view who, const adam_options& o) {
+    check_option(who, "beta1", o.beta1, o.beta1 >= 0.0f && o.beta1 < 1.0f);
+    check_option(who, "beta2", o.beta2, o.beta2 >= 0.0f && o.beta2 < 1.0f);
+    check_option(who, "eps", o.eps, o.eps >= 0.0f);
+    check_option(who, "weight_decay", o.weight_decay, o.weight_decay >= 0.0f);
+}
+
 /// Adam's moment update and step (shared by Adam and AdamW); `coupled_wd` adds wd * p to the
 /// gradient (Adam), `decoupled` multiplies p by (1 - lr * wd) first (AdamW).
 template <class Net>
-void adam_step(Net& net, float* m, float* v, std::uint64_t t, float lr, const adam_options& o, bool decoupled) {
-    const double b1 = o.beta1, b2 = o.beta2;
-    const double bc1 = 1.0 - std::pow(b1, static_cast<double>(t));
-    const double bc2 = 1.0 - std::pow(b2, static_cast<double>(t));
-    const float step_size = static_cast<float>(static_cast<double>(lr) / bc1);
-    const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
-    const float a1 = static_cast<float>(1.0 - b1), a2 = static_cast<float>(1.0 - b2);
-    const float beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, wd = o.weight_decay;
-    const float shrink = static_cast<float>(1.0 - static_cast<double>(lr) * static_cast<double>(wd));
-    // The same operations in the same order for vectors and the scalar tail (one rounding per
-    // multiply, add, sqrt and divide; the moment updates as fused multiply-adds).
+void adam_update_all(Net& net, float* m, float* v, std::uint64_t t, float lr, const adam_options& o, bool decoupled) {
+    const adam_step c = make_adam_step(lr, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled, t);
     // (with its sqrt and divide an element costs about as much as 32 multiply-adds)
     for_trainable_elements(net, 32.0, [&]<class Vt>(float* p, const float* g, std::size_t i) {
-        using T = typename Vt::type;
-        T pi = Vt::load(p + i), gi = Vt::load(g + i);
-        if (decoupled) {
-            if (wd != 0.0f) pi = pi * Vt::set1(shrink);
-        } else if (wd != 0.0f) {
-            gi = Vt::fma(Vt::set1(wd), pi, gi);
-        }
-        const T mi = Vt::fma(Vt::load(m + i), Vt::set1(beta1), Vt::set1(a1) * gi);
-        const T vi = Vt::fma(Vt::load(v + i), Vt::set1(beta2), (Vt::set1(a2) * gi) * gi);
-        const T denom = Vt::sqrt(vi) / Vt::set1(bc2_sqrt) + Vt::set1(eps);
+        typename Vt::type pi = Vt::load(p + i), mi = Vt::load(m + i), vi = Vt::load(v + i);
+        adam_update<Vt>(c, pi, Vt::load(g + i), mi, vi);
         Vt::store(m + i, mi);
         Vt::store(v + i, vi);
-        Vt::store(p + i, pi - Vt::set1(step_size) * (mi / denom));
+        Vt::store(p + i, pi);
     });
 }
 
@@ -184,15 +189,12 @@ public:
     adam_family(Net& net, float lr, Options o)
         : net_(&net), lr_(lr), o_(o), state_(2 * Net::grad_count) {
         check_lr(kind, lr);
-        if (!(o.beta1 >= 0.0f && o.beta1 < 1.0f && o.beta2 >= 0.0f && o.beta2 < 1.0f))
-            throw error("ctnn::" + std::string(kind) + ": betas must be in [0, 1)");
-        if (!(o.eps >= 0.0f) || !(o.weight_decay >= 0.0f))
-            throw error("ctnn::" + std::string(kind) + ": eps and weight_decay must be >= 0");
+        check_options(kind, adam_options(o));
     }
 
     void step() {
         ++steps_;
-        adam_step(*net_, state_.data(), state_.data() + Net::grad_count, steps_, lr_, o_, Decoupled);
+        adam_update_all(*net_, state_.data(), state_.data() + Net::grad_count, steps_, lr_, o_, Decoupled);
     }
 
     float lr() const { return lr_; }

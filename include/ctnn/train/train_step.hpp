@@ -16,7 +16,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "../backends/default.hpp"
+#include "../backend.hpp"
 #include "../error.hpp"
 #include "loss.hpp"
 
@@ -37,7 +37,7 @@ inline std::size_t argmax(const float* v, std::size_t k) {
 }
 
 /// train_step, also counting correct predictions (class labels only).
-template <class Backend = default_backend, class Net, class Opt, class Loss>
+template <class Backend = void, class Net, class Opt, class Loss>
 step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float* in,
                               const typename Loss::target_type* targets, std::size_t batch) {
     constexpr std::size_t k = Net::output_size;
@@ -79,7 +79,7 @@ step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float*
 }
 
 /// One training step; returns the batch's mean loss.
-template <class Backend = default_backend, class Net, class Opt, class Loss>
+template <class Backend = void, class Net, class Opt, class Loss>
 float train_step(Net& net, Opt& opt, const Loss& loss, const float* in, const typename Loss::target_type* targets,
                  std::size_t batch) {
     return train_step_result<Backend>(net, opt, loss, in, targets, batch).loss;

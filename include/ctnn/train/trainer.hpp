@@ -25,7 +25,7 @@
 
 #include <unistd.h>
 
-#include "../backends/default.hpp"
+#include "../backend.hpp"
 #include "../data.hpp"
 #include "../error.hpp"
 #include "checkpoint.hpp"
@@ -57,7 +57,7 @@ struct fit_options {
 };
 
 /// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label.
-template <class Backend = default_backend, class Net>
+template <class Backend = void, class Net>
 double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256) {
     if (d.sample_size() != Net::input_size)
         throw error("ctnn::evaluate: the data set's samples have " + std::to_string(d.sample_size()) +
@@ -99,7 +99,7 @@ inline std::string percent(double f) {
 /// train.start_epoch(e)), evaluating on `test` (may be null) after each epoch. Returns the
 /// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
 /// naming the epoch and step.
-template <class Backend = default_backend, class Net, class Opt, class Loss>
+template <class Backend = void, class Net, class Opt, class Loss>
 std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
                                const fit_options& o) {
     using clock = std::chrono::steady_clock;

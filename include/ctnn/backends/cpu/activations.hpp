@@ -1,23 +1,24 @@
-// cpu kernel: ReLU, vectorised (LeakyReLU, Sigmoid, Tanh run on the reference backend).
+// cpu kernel of every element-wise activation (the ctnn::activation concept): the layer's own
+// math (layer.hpp) on vectors of the backend's width, split over the pool's threads.
 #pragma once
-#include <algorithm>
-
-#include "../../layers/relu.hpp"
+#include "../../layer.hpp"
 #include "elementwise.hpp"
 #include "tag.hpp"
 
 namespace ctnn {
 
-template <class In>
-struct kernel<ReLU, In, cpu> {
+template <activation L, class In>
+struct kernel<L, In, cpu> : kernel_base {
     static constexpr std::size_t N = In::size;
     static void forward(const forward_args& a) {
-        cpu_detail::elementwise(a.n * N, [&]<class Vt>(std::size_t i) { Vt::store(a.y + i, Vt::relu(Vt::load(a.x + i))); });
+        cpu_detail::elementwise(a.n * N, [&]<class Vt>(std::size_t i) {
+            Vt::store(a.y + i, L::template f<Vt>(Vt::load(a.x + i)));
+        });
     }
     static void backward(const backward_args& a) {
-        if (!a.dx) return;  // NaN passes dy, as PyTorch (relu_grad)
+        if (!a.dx) return;
         cpu_detail::elementwise(a.n * N, [&]<class Vt>(std::size_t i) {
-            Vt::store(a.dx + i, Vt::relu_grad(Vt::load(a.y + i), Vt::load(a.dy + i)));
+            Vt::store(a.dx + i, L::template df<Vt>(Vt::load(a.x + i), Vt::load(a.y + i), Vt::load(a.dy + i)));
         });
     }
 };

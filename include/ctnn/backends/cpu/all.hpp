@@ -1,9 +1,22 @@
-// Every cpu kernel. Layers without one (LeakyReLU, Sigmoid, Tanh, AvgPool, GlobalAvgPool,
-// BatchNorm, Dropout, Flatten, Softmax, strided Conv) run their reference kernel.
+// The cpu backend: xsimd kernels (arch picked at compile time, see simd.hpp) on the thread pool
+// of threads.hpp. Layers it has no kernel for (BatchNorm, AvgPool, GlobalAvgPool, Dropout,
+// Softmax, Flatten's copy, strided Conv) run their reference kernel.
 #pragma once
+#include <string_view>
+
+#include "../reference/all.hpp"
 #include "activations.hpp"
-#include "elementwise.hpp"
 #include "conv.hpp"
+#include "elementwise.hpp"
 #include "linear.hpp"
 #include "pooling.hpp"
 #include "tag.hpp"
+
+namespace ctnn {
+
+struct cpu {
+    static constexpr std::string_view name = "cpu";
+    using fallback = reference;
+};
+
+}  // namespace ctnn

@@ -17,7 +17,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "../../fusion.hpp"
+#include "../../backend.hpp"
 #include "../../layers/conv.hpp"
 #include "../../threads.hpp"
 #include "epilogue.hpp"
@@ -362,7 +362,7 @@ struct conv_s1 {
                             for (std::size_t co = 0; co < Co; ++co)
                                 for (std::size_t j = 0; j < PQ; ++j) {
                                     const float v = yp[co * PQ + j];
-                                    const float d = !(v <= 0.0f) ? gp[co * PQ + j] : 0.0f;
+                                    const float d = ReLU::df<simd::scalar>(v, v, gp[co * PQ + j]);
                                     const std::uint32_t i = static_cast<std::uint32_t>(sp[co * PQ + j]);
                                     wdyt[((i / OW) * CW + i % OW) * Cop + co] = 0.0f + d;
                                 }
@@ -450,39 +450,67 @@ struct conv_s1 {
 namespace ctnn {
 
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In>
-struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> {
+struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> : kernel_base {
     using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
-    static constexpr std::size_t scratch_floats = impl::scratch_floats;
-    static constexpr std::size_t shared_floats_per_task = impl::shared_floats_per_task;
-    static constexpr bool overwrites_dparams = true;
-    // the Winograd-transformed weights (also used by the fused groups that start with this Conv)
-    static constexpr std::size_t prepared_floats = impl::prepared_floats;
+    // prepared: the Winograd-transformed weights (also used by the fused groups that start with this Conv)
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats,
+                                          .shared_per_task = impl::shared_floats_per_task,
+                                          .prepared = impl::prepared_floats,
+                                          .overwrites_dparams = true};
     static void prepare(const float* params, float* out) { impl::prepare(params, out); }
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
     static void backward(const backward_args& a) { impl::template backward<false>(a); }
 };
 
-/// Conv + ReLU, and Conv + ReLU + MaxPool, as one inference kernel.
-template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, class L2>
-struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, L2> {
-    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
-    static constexpr std::size_t layers = 2;
-    static constexpr std::size_t scratch_floats = impl::scratch_floats;
-    static void forward(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::no_pool>(a); }
-};
-template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, std::size_t PK, std::size_t PS>
-struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> {
-    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
-    static constexpr std::size_t layers = 3;
-    static constexpr std::size_t scratch_floats = impl::scratch_floats;
-    static void forward(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool<PK, PS>>(a); }
+namespace cpu_detail {
+/// A fused Conv group's arguments as one kernel call: the group's input, output and the last
+/// layer's saved state, with the Conv's parameters (and prepared weights).
+inline forward_args merged(const forward_args& first, const forward_args& last) {
+    forward_args a = first;
+    a.y = last.y;
+    a.saved = last.saved;
+    return a;
+}
+inline backward_args merged(const backward_args& first, const backward_args& last) {
+    backward_args a = first;
+    a.y = last.y;
+    a.dy = last.dy;
+    a.saved = last.saved;
+    return a;
+}
+}  // namespace cpu_detail
 
-    /// Training too, for the 2x2 stride-2 pool: the forward keeps the conv output only in scratch
-    /// (saving the pool's argmax indices), the backward forms dY from them (fusion.hpp).
-    static constexpr std::size_t train_layers = PK == 2 && PS == 2 && impl::OH >= 2 && impl::OW >= 2 ? 3 : 0;
-    static constexpr bool overwrites_dparams = true;
-    static void forward_train(const forward_args& a) { impl::template forward<cpu_detail::relu, cpu_detail::max_pool_saving>(a); }
-    static void backward(const backward_args& a) { impl::template backward<true>(a); }
+/// Conv + ReLU as one inference kernel.
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, class L2>
+struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, L2> : kernel_base {
+    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2};
+    static void forward(const group_forward_args<2>& g) {
+        impl::template forward<cpu_detail::relu, cpu_detail::no_pool>(cpu_detail::merged(g.first(), g.last()));
+    }
+};
+
+/// Conv + ReLU + MaxPool as one inference kernel; with a 2x2 stride-2 pool also in training:
+/// the forward keeps the conv output only in scratch (saving the pool's argmax indices in the
+/// MaxPool's saved state), and the backward forms dY from them.
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, std::size_t PK, std::size_t PS>
+struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> : kernel_base {
+    using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
+    static constexpr bool trains = PK == 2 && PS == 2 && impl::OH >= 2 && impl::OW >= 2;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats,
+                                          .shared_per_task = trains ? impl::shared_floats_per_task : 0,
+                                          .overwrites_dparams = true,
+                                          .fuses = 3,
+                                          .fuses_in_training = trains};
+    static void forward(const group_forward_args<3>& g) {
+        const forward_args a = cpu_detail::merged(g.first(), g.last());
+        if constexpr (trains)
+            if (a.training) return impl::template forward<cpu_detail::relu, cpu_detail::max_pool_saving>(a);
+        impl::template forward<cpu_detail::relu, cpu_detail::max_pool<PK, PS>>(a);
+    }
+    static void backward(const group_backward_args<3>& g) {
+        if constexpr (trains) impl::template backward<true>(cpu_detail::merged(g.first(), g.last()));
+    }
 };
 
 }  // namespace ctnn

@@ -14,20 +14,18 @@
 
 namespace ctnn::cpu_detail {
 
+/// An activation layer's math (layer.hpp) as an epilogue applies it: f on one float, v on a
+/// vector of type Vt.
+template <class L>
+struct act {
+    static float f(float x) { return L::template f<simd::scalar>(x); }
+    template <class Vt> static typename Vt::type v(typename Vt::type x) { return L::template f<Vt>(x); }
+};
 struct identity {
     static float f(float x) { return x; }
     template <class Vt> static typename Vt::type v(typename Vt::type x) { return x; }
 };
-struct relu {
-    // as the reference ReLU (NaN passes, -0 becomes +0), without a data-dependent branch
-    static float f(float x) {
-        const float r = x > 0.0f ? x : 0.0f;  // maxss
-        return x != x ? x : r;
-    }
-    template <class Vt> static typename Vt::type v(typename Vt::type x) { return Vt::relu(x); }
-};
-template <class L> struct act_of;
-template <> struct act_of<ReLU> { using type = relu; };
+using relu = act<ReLU>;
 
 struct no_pool {
     static constexpr std::size_t K = 1, S = 1;

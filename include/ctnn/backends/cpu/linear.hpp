@@ -15,7 +15,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "../../fusion.hpp"
+#include "../../backend.hpp"
 #include "../../layers/linear.hpp"
 #include "../../threads.hpp"
 #include "epilogue.hpp"
@@ -233,20 +233,23 @@ struct linear_impl {
 namespace ctnn {
 
 template <std::size_t I, std::size_t O, class In>
-struct kernel<Linear<I, O>, In, cpu> {
+struct kernel<Linear<I, O>, In, cpu> : kernel_base {
     using impl = cpu_detail::linear_impl<I, O>;
-    static constexpr std::size_t scratch_floats = impl::scratch_floats, shared_floats_per_task = 0;
-    static constexpr bool overwrites_dparams = true;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true};
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity>(a); }
     static void backward(const backward_args& a) { impl::backward(a); }
 };
 
 /// Linear + ReLU as one inference kernel.
 template <std::size_t I, std::size_t O, class In, class L2>
-struct fused<cpu, In, Linear<I, O>, ReLU, L2> {
-    static constexpr std::size_t layers = 2;
-    static constexpr std::size_t scratch_floats = cpu_detail::linear_impl<I, O>::scratch_floats, shared_floats_per_task = 0;
-    static void forward(const forward_args& a) { cpu_detail::linear_impl<I, O>::template forward<cpu_detail::relu>(a); }
+struct fused<cpu, In, Linear<I, O>, ReLU, L2> : kernel_base {
+    using impl = cpu_detail::linear_impl<I, O>;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2};
+    static void forward(const group_forward_args<2>& g) {
+        forward_args a = g.first();
+        a.y = g.last().y;
+        impl::template forward<cpu_detail::relu>(a);
+    }
 };
 
 }  // namespace ctnn

@@ -13,9 +13,9 @@
 namespace ctnn {
 
 template <std::size_t K, std::size_t S, class In>
-struct kernel<MaxPool<K, S>, In, cpu> {
+struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], H = In::value.d[1], W = In::value.d[2];
-    static constexpr std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    static constexpr std::size_t OH = MaxPool<K, S>::output(In::value).d[1], OW = MaxPool<K, S>::output(In::value).d[2];
 
     /// 2x2 windows, stride 2: the larger of each column pair with vectors (the upper one on
     /// ties), then of each pair of columns (the smaller index on ties): the reference's first

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "../../math.hpp"
+
 #ifndef CTNN_NO_SIMD
 #include <xsimd/xsimd.hpp>
 #endif
@@ -18,22 +20,17 @@
 
 namespace ctnn::simd {
 
-/// One lane: the scalar fallback, with the same interface as the vector type.
-struct scalar {
+/// One lane: the scalar fallback, with the same interface as the vector type (and the math of
+/// math.hpp, so layers' formulas run on it).
+struct scalar : scalar_math {
     using type = float;
     static constexpr std::size_t width = 1;
     static constexpr std::size_t registers = 16;
     static constexpr std::string_view name = "scalar";
     static type load(const float* p) { return *p; }
     static void store(float* p, type v) { *p = v; }
-    static type set1(float x) { return x; }
-    static type zero() { return 0.0f; }
-    static type fma(type a, type b, type c) { return a * b + c; }
     static void stream(float* p, type v) { *p = v; }
-    static type sqrt(type v) { return std::sqrt(v); }
     static float sum(type v) { return v; }
-    static type relu(type v) { return v > 0.0f ? v : (v == v ? 0.0f : v); }
-    static type relu_grad(type y, type dy) { return y > 0.0f || y != y ? dy : 0.0f; }
 };
 
 #ifndef CTNN_NO_SIMD
@@ -63,12 +60,18 @@ struct xvec {
 #endif
         v.store_aligned(p);
     }
-    static type sqrt(type v) { return xsimd::sqrt(v); }
     static float sum(type v) { return xsimd::hadd(v); }
-    /// max(v, 0) that lets NaN through, like the reference ReLU.
-    static type relu(type v) { return xsimd::select(v <= zero(), zero(), v); }
-    /// dy where y > 0 or y is NaN, else 0 (the ReLU backward, as PyTorch)
-    static type relu_grad(type y, type dy) { return xsimd::select((y > zero()) | xsimd::isnan(y), dy, zero()); }
+    // math.hpp's interface, so layers' formulas (layer.hpp) run on vectors
+    static type one() { return type(1.0f); }
+    static type select(typename type::batch_bool_type m, type a, type b) { return xsimd::select(m, a, b); }
+    static typename type::batch_bool_type isnan(type v) { return xsimd::isnan(v); }
+    static type abs(type v) { return xsimd::abs(v); }
+    static type min(type a, type b) { return xsimd::min(a, b); }
+    static type max(type a, type b) { return xsimd::max(a, b); }
+    static type exp(type v) { return xsimd::exp(v); }
+    static type tanh(type v) { return xsimd::tanh(v); }
+    static type erf(type v) { return xsimd::erf(v); }
+    static type sqrt(type v) { return xsimd::sqrt(v); }
 };
 using arch = xsimd::default_arch;
 using vec = std::conditional_t<std::is_same_v<arch, xsimd::unavailable>, scalar, xvec<arch>>;

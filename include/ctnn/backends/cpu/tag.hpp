@@ -1,15 +1,9 @@
-// The cpu backend: xsimd kernels (arch picked at compile time, see simd.hpp) and the thread pool
-// of threads.hpp. Layers it has no kernel for run on the reference backend.
+// The cpu backend's type, declared: its kernels specialize kernel<Layer, In, cpu>. It is defined
+// (complete, usable to run a net) only in all.hpp, after every cpu kernel, so the same kernels
+// are selected in every translation unit that runs a net on it.
 #pragma once
-#include <string_view>
-
 #include "../../backend.hpp"
 
 namespace ctnn {
-
-struct cpu {
-    static constexpr std::string_view name = "cpu";
-    using fallback = reference;
-};
-
+struct cpu;
 }  // namespace ctnn

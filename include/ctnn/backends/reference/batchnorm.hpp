@@ -9,7 +9,7 @@
 namespace ctnn {
 
 template <std::size_t C, class In>
-struct kernel<BatchNorm<C>, In, reference> {
+struct kernel<BatchNorm<C>, In, reference> : kernel_base {
     static constexpr std::size_t inner = In::size / C;  // H·W, or 1 for a flat shape
     static constexpr float eps = BatchNorm<C>::eps, momentum = BatchNorm<C>::momentum;
     // params: weight [C], bias [C]   buffers: running_mean [C], running_var [C], count []

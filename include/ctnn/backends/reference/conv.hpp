@@ -8,10 +8,10 @@
 namespace ctnn {
 
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::size_t P, class In>
-struct kernel<Conv<Ci, Co, K, S, P>, In, reference> {
+struct kernel<Conv<Ci, Co, K, S, P>, In, reference> : kernel_base {
     static constexpr std::size_t H = In::value.d[1], W = In::value.d[2];
-    static constexpr std::size_t OH = Conv<Ci, Co, K, S, P>::out_extent(H);
-    static constexpr std::size_t OW = Conv<Ci, Co, K, S, P>::out_extent(W);
+    static constexpr dims out = Conv<Ci, Co, K, S, P>::output(In::value);
+    static constexpr std::size_t OH = out.d[1], OW = out.d[2];
     // x [n, Ci, H, W]  weight [Co, Ci, K, K]  bias [Co]  y [n, Co, OH, OW]
 
     static void forward(const forward_args& a) {

@@ -6,7 +6,7 @@
 namespace ctnn {
 
 template <std::size_t I, std::size_t O, class In>
-struct kernel<Linear<I, O>, In, reference> {
+struct kernel<Linear<I, O>, In, reference> : kernel_base {
     // x [n, I]  weight [O, I]  bias [O]  y [n, O]
     static void forward(const forward_args& a) {
         const float* w = a.params;

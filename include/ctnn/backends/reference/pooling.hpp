@@ -11,9 +11,9 @@
 namespace ctnn {
 
 template <std::size_t K, std::size_t S, class In>
-struct kernel<MaxPool<K, S>, In, reference> {
+struct kernel<MaxPool<K, S>, In, reference> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], H = In::value.d[1], W = In::value.d[2];
-    static constexpr std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    static constexpr std::size_t OH = MaxPool<K, S>::output(In::value).d[1], OW = MaxPool<K, S>::output(In::value).d[2];
     // x [n, C, H, W]  y [n, C, OH, OW]  saved: argmax (index into the H×W map) per output
     static void forward(const forward_args& a) {
         for (std::size_t nc = 0; nc < a.n * C; ++nc) {
@@ -41,9 +41,9 @@ struct kernel<MaxPool<K, S>, In, reference> {
 };
 
 template <std::size_t K, std::size_t S, class In>
-struct kernel<AvgPool<K, S>, In, reference> {
+struct kernel<AvgPool<K, S>, In, reference> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], H = In::value.d[1], W = In::value.d[2];
-    static constexpr std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    static constexpr std::size_t OH = AvgPool<K, S>::output(In::value).d[1], OW = AvgPool<K, S>::output(In::value).d[2];
     static void forward(const forward_args& a) {
         for (std::size_t nc = 0; nc < a.n * C; ++nc)
             for (std::size_t oh = 0; oh < OH; ++oh)
@@ -68,7 +68,7 @@ struct kernel<AvgPool<K, S>, In, reference> {
 };
 
 template <class In>
-struct kernel<GlobalAvgPool, In, reference> {
+struct kernel<GlobalAvgPool, In, reference> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], HW = In::value.d[1] * In::value.d[2];
     static void forward(const forward_args& a) {
         for (std::size_t nc = 0; nc < a.n * C; ++nc) {

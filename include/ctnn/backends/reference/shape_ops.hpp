@@ -1,4 +1,5 @@
-// Reference kernels: Flatten, Dropout, Softmax.
+// Reference kernels: Flatten (a copy, run only where the output cannot alias the input), Dropout,
+// Softmax.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -11,7 +12,7 @@
 namespace ctnn {
 
 template <class In>
-struct kernel<Flatten, In, reference> {
+struct kernel<Flatten, In, reference> : kernel_base {
     static void forward(const forward_args& a) {
         if (a.y != a.x) std::copy(a.x, a.x + a.n * In::size, a.y);
     }
@@ -21,7 +22,7 @@ struct kernel<Flatten, In, reference> {
 };
 
 template <std::size_t Percent, class In>
-struct kernel<Dropout<Percent>, In, reference> {
+struct kernel<Dropout<Percent>, In, reference> : kernel_base {
     static constexpr std::size_t N = In::size;
     static constexpr float keep_scale = 1.0f / (1.0f - Dropout<Percent>::p);
     // training: saved = the mask applied, 0 or 1 / (1 - p)
@@ -44,7 +45,7 @@ struct kernel<Dropout<Percent>, In, reference> {
 };
 
 template <class In>
-struct kernel<Softmax, In, reference> {
+struct kernel<Softmax, In, reference> : kernel_base {
     static constexpr std::size_t C = In::value.d[0];
     static constexpr std::size_t inner = In::size / C;  // H·W, or 1 for a flat shape
     static void forward(const forward_args& a) {

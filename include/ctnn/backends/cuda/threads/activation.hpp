@@ -1,16 +1,13 @@
-// Per-thread work of the element-wise activations (ReLU, LeakyReLU, Sigmoid, Tanh), and the
-// activation functors the fused Conv / Linear kernels apply in their epilogue.
+// Per-thread work of the element-wise activations on the GPU, and the activation functors the
+// fused Conv / Linear kernels apply in their epilogue. The math is the layer's own (layer.hpp),
+// on scalar_math (math.hpp), so it is the reference's formula.
 //
-// An activation functor A has f(x) and df(y, dy): the backward is written in terms of the
-// output y only, so a fused kernel need not keep the pre-activation. For LeakyReLU with a
-// slope >= 0, y > 0 exactly when x > 0, so this equals PyTorch's rule on x.
+// An epilogue functor A has f(x) and df(y, dy): a fused kernel keeps only the activation's
+// output, so its backward works from y. act_of<L> is one only for layers whose gradient follows
+// from their output (L::grad_from_output); fusion checks it at compile time (cuda/fused.hpp).
 #pragma once
-#include <type_traits>
-
-#include "../../../layers/leaky_relu.hpp"
-#include "../../../layers/relu.hpp"
-#include "../../../layers/sigmoid.hpp"
-#include "../../../layers/tanh.hpp"
+#include "../../../layer.hpp"
+#include "../../../math.hpp"
 #include "hd.hpp"
 
 namespace ctnn::cuda {
@@ -19,32 +16,20 @@ struct act_identity {
     static CTNN_HD float f(float x) { return x; }
     static CTNN_HD float df(float, float dy) { return dy; }
 };
-struct act_relu {
-    static CTNN_HD float f(float x) { return x > 0.0f ? x : (is_nan(x) ? x : 0.0f); }  // NaN passes
-    static CTNN_HD float df(float y, float dy) { return y > 0.0f || is_nan(y) ? dy : 0.0f; }  // NaN passes dy, as PyTorch
-};
-template <std::size_t Num, std::size_t Den>
-struct act_leaky_relu {
-    static constexpr float slope = LeakyReLU<Num, Den>::slope;
-    static CTNN_HD float f(float x) { return x > 0.0f ? x : x * slope; }
-    static CTNN_HD float df(float y, float dy) { return y > 0.0f ? dy : dy * slope; }
-};
-struct act_sigmoid {
-    static CTNN_HD float f(float x) { return 1.0f / (1.0f + ::expf(-x)); }
-    static CTNN_HD float df(float y, float dy) { return dy * y * (1.0f - y); }
-};
-struct act_tanh {
-    static CTNN_HD float f(float x) { return ::tanhf(x); }
-    static CTNN_HD float df(float y, float dy) { return dy * (1.0f - y * y); }
+
+/// Activation layer L's forward as a functor.
+template <class L>
+struct layer_f {
+    static CTNN_HD float f(float x) { return L::template f<scalar_math>(x); }
 };
 
-/// The functor of an activation layer type; `void` for a layer that is not one.
-template <class L> struct activation_of { using type = void; };
-template <> struct activation_of<ReLU> { using type = act_relu; };
-template <std::size_t N, std::size_t D> struct activation_of<LeakyReLU<N, D>> { using type = act_leaky_relu<N, D>; };
-template <> struct activation_of<Sigmoid> { using type = act_sigmoid; };
-template <> struct activation_of<Tanh> { using type = act_tanh; };
-template <class L> inline constexpr bool is_activation = !std::is_void_v<typename activation_of<L>::type>;
+/// Activation layer L as an epilogue functor.
+template <class L>
+struct act_of {
+    static_assert(L::grad_from_output, "ctnn cuda: a fused epilogue keeps only the activation's output, so its gradient must follow from it");
+    static CTNN_HD float f(float x) { return L::template f<scalar_math>(x); }
+    static CTNN_HD float df(float y, float dy) { return L::template df<scalar_math>(y, y, dy); }
+};
 
 /// y = A::f(x), one thread per element.
 template <class A>
@@ -61,7 +46,7 @@ struct act_forward {
     }
 };
 
-/// dx = A::df(y, dy), one thread per element.
+/// dx = A::df(y, dy), one thread per element (a fused epilogue's backward).
 template <class A>
 struct act_backward {
     struct args {
@@ -74,6 +59,24 @@ struct act_backward {
     static CTNN_HD void thread(unsigned b, unsigned t, unsigned nt, const args& a) {
         const std::size_t i = item(b, t, nt);
         if (i < a.count) a.dx[i] = A::df(a.y[i], a.dy[i]);
+    }
+};
+
+/// dx = L::df(x, y, dy), one thread per element: an activation layer's own backward, for any
+/// activation (its gradient may need x).
+template <class L>
+struct layer_act_backward {
+    struct args {
+        const float* x;
+        const float* y;
+        const float* dy;
+        float* dx;
+        std::size_t count;
+    };
+    static grid_size grid(const args& a) { return map_grid(a.count); }
+    static CTNN_HD void thread(unsigned b, unsigned t, unsigned nt, const args& a) {
+        const std::size_t i = item(b, t, nt);
+        if (i < a.count) a.dx[i] = L::template df<scalar_math>(a.x[i], a.y[i], a.dy[i]);
     }
 };
 

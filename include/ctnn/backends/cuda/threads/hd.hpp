@@ -17,11 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define CTNN_HD __host__ __device__ __forceinline__
-#else
-#define CTNN_HD inline
-#endif
+#include "../../../math.hpp"  // CTNN_HD
 
 namespace ctnn::cuda {
 

@@ -1,8 +1,10 @@
 // Per-thread work of the training step's own kernels on the GPU: cross-entropy loss with its
-// gradient, the optimizers (PyTorch's SGD, Adam, AdamW update rules), and the step counter.
+// gradient, the optimizers (PyTorch's SGD, Adam, AdamW: the rules of train/rules.hpp, shared with
+// the host optimizers), and the step counter.
 #pragma once
 #include <cstdint>
 
+#include "../../../train/rules.hpp"
 #include "hd.hpp"
 
 namespace ctnn::cuda {
@@ -52,23 +54,33 @@ struct optimizer_state {
     std::int32_t nesterov = 0;
 };
 
-/// The counters one training step advances: the optimizer's step t (1 on the first step) and
-/// the Dropout seed.
+/// What one training step advances: the optimizer's step t (1 on the first step), the Dropout
+/// seed, and the update rule's coefficients for this step (train/rules.hpp).
 struct step_counters {
     std::uint64_t step = 0;
     std::uint64_t seed = 0;
+    sgd_step sgd{};
+    adam_step adam{};
 };
 
-/// Advances the counters at the start of a step (one thread).
+/// Advances the counters at the start of a step and computes the step's coefficients (one thread).
 struct step_begin {
     struct args {
         step_counters* counters;
+        const optimizer_state* opt;
     };
     static grid_size grid(const args&) { return {1u, 32u}; }
     static CTNN_HD void thread(unsigned b, unsigned t, unsigned, const args& a) {
         if (b != 0 || t != 0) return;
-        a.counters->step += 1;
-        a.counters->seed = mix64(a.counters->seed + 0x632BE59BD9B4E019ull);
+        step_counters& c = *a.counters;
+        const optimizer_state& o = *a.opt;
+        c.step += 1;
+        c.seed = mix64(c.seed + 0x632BE59BD9B4E019ull);
+        if (o.kind == optimizer_state::sgd) {
+            c.sgd = sgd_step{o.lr, o.weight_decay, o.momentum, 1.0f - o.dampening, o.momentum != 0.0f, o.nesterov != 0, c.step <= 1};
+        } else {
+            c.adam = make_adam_step(o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.kind == optimizer_state::adamw, c.step);
+        }
     }
 };
 
@@ -80,13 +92,8 @@ struct segment_table {
     std::size_t param_off[N]{}, grad_off[N]{}, size[N]{};
 };
 
-/// One optimizer step over every trainable value, one thread per gradient. PyTorch's rules:
-///   SGD:   g += wd p; buf = t == 1 ? g : momentum buf + (1 - dampening) g;
-///          g = nesterov ? g + momentum buf : buf (when momentum != 0); p -= lr g
-///   Adam:  g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g²;
-///          p -= lr / (1 - b1^t) · m / (sqrt(v) / sqrt(1 - b2^t) + eps)
-///   AdamW: as Adam, but p *= 1 - lr wd first instead of g += wd p.
-/// SGD's momentum buffer is m.
+/// One optimizer step over every trainable value, one thread per gradient, by the rules of
+/// train/rules.hpp with this step's coefficients (step_begin). SGD's momentum buffer is m.
 template <std::size_t N>
 struct optimizer_step {
     struct args {
@@ -106,27 +113,8 @@ struct optimizer_step {
         std::size_t s = 0;
         while (s + 1 < a.segments.count && i >= a.segments.grad_off[s + 1]) ++s;
         float& p = a.params[a.segments.param_off[s] + (i - a.segments.grad_off[s])];
-        const optimizer_state& o = *a.opt;
-        const float step = static_cast<float>(a.counters->step);
-        float g = a.grads[i];
-        if (o.kind == optimizer_state::sgd) {
-            if (o.weight_decay != 0.0f) g += o.weight_decay * p;
-            if (o.momentum != 0.0f) {
-                const float buf = a.counters->step <= 1 ? g : o.momentum * a.m[i] + (1.0f - o.dampening) * g;
-                a.m[i] = buf;
-                g = o.nesterov ? g + o.momentum * buf : buf;
-            }
-            p -= o.lr * g;
-            return;
-        }
-        if (o.kind == optimizer_state::adamw) p *= 1.0f - o.lr * o.weight_decay;
-        else if (o.weight_decay != 0.0f) g += o.weight_decay * p;
-        const float m = o.beta1 * a.m[i] + (1.0f - o.beta1) * g;
-        const float v = o.beta2 * a.v[i] + (1.0f - o.beta2) * g * g;
-        a.m[i] = m;
-        a.v[i] = v;
-        const float bc1 = 1.0f - ::powf(o.beta1, step), bc2 = 1.0f - ::powf(o.beta2, step);
-        p -= (o.lr / bc1) * m / (::sqrtf(v) / ::sqrtf(bc2) + o.eps);
+        if (a.opt->kind == optimizer_state::sgd) sgd_update<scalar_math>(a.counters->sgd, p, a.grads[i], a.m[i]);
+        else adam_update<scalar_math>(a.counters->adam, p, a.grads[i], a.m[i], a.v[i]);
     }
 };
 

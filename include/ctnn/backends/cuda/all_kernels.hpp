@@ -1,0 +1,18 @@
+// Every CUDA kernel and fused group, then the CUDA backend's type: complete only here, after all
+// of them, so a net run on it sees the same kernels in every translation unit.
+#pragma once
+#include <string_view>
+
+#include "fused.hpp"
+#include "kernels.hpp"
+
+namespace ctnn::cuda {
+
+/// The CUDA backend: kernels run on the GPU, on device buffers. It has no fallback: a layer
+/// without a CUDA kernel is a compile error naming it (no_kernel_for_layer_on_backend).
+struct backend {
+    static constexpr std::string_view name = "cuda";
+    using fallback = void;
+};
+
+}  // namespace ctnn::cuda
