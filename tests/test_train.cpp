@@ -426,7 +426,20 @@ TEST_CASE("bad checkpoints throw ctnn::error naming the file and the problem", "
     ctnn::Adam other_opt(other);
     REQUIRE_THROWS_WITH(ctnn::load_checkpoint(path, other, other_opt),
                         Catch::Contains(path) && Catch::Contains("another architecture") &&
+                            Catch::Contains("out_channels=4") && Catch::Contains("out_channels=3") &&
                             Catch::Contains("0.weight param [4,2,3,3]") && Catch::Contains("0.weight param [3,2,3,3]"));
+    // The same tensors, another layer kind (an activation): refused too, naming the layers.
+    using ReluNet = ctnn::Sequential<ctnn::Input<6>, ctnn::Linear<6, 4>, ctnn::ReLU, ctnn::Linear<4, 2>>;
+    using TanhNet = ctnn::Sequential<ctnn::Input<6>, ctnn::Linear<6, 4>, ctnn::Tanh, ctnn::Linear<4, 2>>;
+    ReluNet rn(1);
+    ctnn::SGD rn_opt(rn, 0.1f);
+    ctnn::save_checkpoint(dir + "/relu.ckpt", rn, rn_opt, {});
+    TanhNet tn(2);
+    ctnn::SGD tn_opt(tn, 0.1f);
+    const std::vector<float> tn_before(tn.params().begin(), tn.params().end());
+    REQUIRE_THROWS_WITH(ctnn::load_checkpoint(dir + "/relu.ckpt", tn, tn_opt),
+                        Catch::Contains("another architecture") && Catch::Contains("layer 1 ReLU") && Catch::Contains("layer 1 Tanh"));
+    CHECK(std::vector<float>(tn.params().begin(), tn.params().end()) == tn_before);
     ctnn::SGD sgd(net, 0.1f);
     REQUIRE_THROWS_WITH(ctnn::load_checkpoint(path, net, sgd), Catch::Contains("holds Adam optimizer state"));
     REQUIRE_THROWS_WITH(ctnn::load_checkpoint(dir + "/missing.ckpt", net, opt),

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 """Load a ctnn .safetensors file back into the equivalent PyTorch nn.Sequential.
 
-ctnn writes each layer's name and input shape into the file's __metadata__ ("ctnn_layers"), so
-the nn.Sequential is rebuilt without any other description:
+ctnn writes a structured description of the net into the file's __metadata__ ("ctnn_layers": per
+layer its kind, hyper-parameters by PyTorch's keyword names, input and output shapes), so the
+nn.Sequential is rebuilt from it without any other description:
 
     python3 tools/safetensors_to_torch.py net.safetensors                # print the model
     python3 tools/safetensors_to_torch.py net.safetensors --io io.safetensors [--tol 1e-5]
+    python3 tools/safetensors_to_torch.py net.safetensors --modules my_layers.py
 
 With --io, the file must hold "input" [N, ...] and "output" [N, ...] (ctnn's outputs); the model
 runs in eval mode on the input and the script exits 1 when any output differs by more than
 tol * max(1, |ctnn's value|).
+
+Layers defined in user code (docs/extending.md) need their PyTorch module: --modules names a Python
+file that defines MODULES = {"Kind": factory}, where factory(hparams, in_shape) returns the module.
 """
 import argparse
+import importlib.util
 import json
 import os
-import re
 import sys
 
 import torch
@@ -24,29 +29,48 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from export_safetensors import load_file  # noqa: E402
 
 
-def module_for(name, in_shape):
-    """The PyTorch module equivalent to one ctnn layer, from its name() and input shape."""
-    name = name.removeprefix("Frozen ")
-    if m := re.fullmatch(r"Conv\((\d+)->(\d+), k(\d+) s(\d+) p(\d+)\)", name):
-        i, o, k, s, p = map(int, m.groups())
-        return nn.Conv2d(i, o, k, s, p)
-    if m := re.fullmatch(r"Linear\((\d+)->(\d+)\)", name):
-        return nn.Linear(int(m[1]), int(m[2]))
-    if m := re.fullmatch(r"BatchNorm\((\d+)\)", name):
-        return (nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d)(int(m[1]))
-    if m := re.fullmatch(r"(Max|Avg)Pool\(k(\d+) s(\d+)\)", name):
-        return (nn.MaxPool2d if m[1] == "Max" else nn.AvgPool2d)(int(m[2]), int(m[3]))
-    if m := re.fullmatch(r"LeakyReLU\((\d+)/(\d+)\)", name):
-        return nn.LeakyReLU(int(m[1]) / int(m[2]))
-    if m := re.fullmatch(r"Dropout\((\d+)%\)", name):
-        return nn.Dropout(int(m[1]) / 100)
-    simple = {"ReLU": nn.ReLU, "Sigmoid": nn.Sigmoid, "Tanh": nn.Tanh, "Flatten": nn.Flatten,
-              "Softmax": lambda: nn.Softmax(dim=1),
-              # one ctnn layer, two PyTorch modules: nested so the layer indices stay equal
-              "GlobalAvgPool": lambda: nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())}
-    if name in simple:
-        return simple[name]()
-    raise ValueError(f"no PyTorch module known for the ctnn layer {name!r}")
+def _global_avg_pool(hp, in_shape):
+    # one ctnn layer, two PyTorch modules: nested so the layer indices stay equal
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+
+def _batch_norm(hp, in_shape):
+    return (nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d)(**hp)
+
+
+# kind -> factory(hyper-parameters, input shape); the hyper-parameters are the module's arguments
+MODULES = {
+    "Conv": lambda hp, s: nn.Conv2d(**hp),
+    "Linear": lambda hp, s: nn.Linear(**hp),
+    "BatchNorm": _batch_norm,
+    "MaxPool": lambda hp, s: nn.MaxPool2d(**hp),
+    "AvgPool": lambda hp, s: nn.AvgPool2d(**hp),
+    "LeakyReLU": lambda hp, s: nn.LeakyReLU(**hp),
+    "Dropout": lambda hp, s: nn.Dropout(**hp),
+    "ReLU": lambda hp, s: nn.ReLU(),
+    "Sigmoid": lambda hp, s: nn.Sigmoid(),
+    "Tanh": lambda hp, s: nn.Tanh(),
+    "Flatten": lambda hp, s: nn.Flatten(),
+    "Softmax": lambda hp, s: nn.Softmax(**hp),
+    "GlobalAvgPool": _global_avg_pool,
+}
+
+
+def load_modules(path):
+    """Adds the MODULES of a user's Python file (layers defined outside ctnn)."""
+    spec = importlib.util.spec_from_file_location("ctnn_user_modules", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    MODULES.update(mod.MODULES)
+
+
+def module_for(layer):
+    """The PyTorch module equivalent to one ctnn layer, from its description."""
+    factory = MODULES.get(layer["kind"])
+    if factory is None:
+        raise ValueError(f"no PyTorch module known for the ctnn layer kind {layer['kind']!r} ({layer['name']}); "
+                         "give one with --modules")
+    return factory(dict(layer["hparams"]), layer["in"])
 
 
 def load_sequential(path):
@@ -55,7 +79,7 @@ def load_sequential(path):
     if "ctnn_layers" not in meta:
         raise ValueError(f"{path}: no ctnn_layers in __metadata__ (not written by ctnn?)")
     layers = json.loads(meta["ctnn_layers"])
-    model = nn.Sequential(*[module_for(l["layer"], l["in"]) for l in layers])
+    model = nn.Sequential(*[module_for(l) for l in layers])
     model.load_state_dict(tensors, strict=True)
     return model.eval(), json.loads(meta["ctnn_input"])
 
@@ -65,7 +89,10 @@ def main():
     ap.add_argument("net")
     ap.add_argument("--io", help="safetensors file with 'input' and ctnn's 'output'")
     ap.add_argument("--tol", type=float, default=1e-5)
+    ap.add_argument("--modules", help="a Python file defining MODULES = {kind: factory(hparams, in_shape)}")
     a = ap.parse_args()
+    if a.modules:
+        load_modules(a.modules)
     model, in_shape = load_sequential(a.net)
     print(model)
     for name, t in model.state_dict().items():

@@ -84,6 +84,16 @@ struct hparam_list {
     }
 };
 
+/// "in_channels=3 out_channels=16 ..." (a ratio as num/den): a layer's description in text.
+inline std::string to_string(const hparam_list& h) {
+    std::string s;
+    for (std::size_t i = 0; i < h.count; ++i) {
+        s += (i ? " " : "") + std::string(h.p[i].name) + "=" + std::to_string(h.p[i].num);
+        if (h.p[i].den != 1) s += "/" + std::to_string(h.p[i].den);
+    }
+    return s;
+}
+
 /// Defaults for a parameter-free, shape-preserving layer.
 struct layer_base {
     static constexpr bool trainable = true;

@@ -213,20 +213,11 @@ public:
     rng& generator() { return gen_; }
 
     /// Calls f(name, desc, data, kind) for every tensor, in PyTorch's state_dict order; names are
-    /// "<layer index>.<tensor>", e.g. "0.weight", "1.running_mean".
+    /// "<layer index>.<tensor>", e.g. "0.weight", "1.running_mean". data is const on a const net.
     template <class F>
-    void for_each_tensor(F&& f) {
-        detail::for_each_index<depth>([&]<std::size_t I>() {
-            const tensor_list p = layer_type<I>::params(shapes[I]);
-            float* d = params_.data() + param_offset[I];
-            for (std::size_t t = 0; t < p.count; d += p.t[t].size(), ++t)
-                f(std::to_string(I) + "." + std::string(p.t[t].name), p.t[t], d, tensor_kind::parameter);
-            const tensor_list b = layer_type<I>::buffers(shapes[I]);
-            d = buffers_.data() + buffer_offset[I];
-            for (std::size_t t = 0; t < b.count; d += b.t[t].size(), ++t)
-                f(std::to_string(I) + "." + std::string(b.t[t].name), b.t[t], d, tensor_kind::buffer);
-        });
-    }
+    void for_each_tensor(F&& f) { visit_tensors(*this, f); }
+    template <class F>
+    void for_each_tensor(F&& f) const { visit_tensors(*this, f); }
 
     /// A Keras-style table: index, layer, output shape, parameters; then the totals.
     static std::string summary() { return summary_of<plan_type>(); }
@@ -255,6 +246,20 @@ private:
     static void reserve_host() {
         detail::reserve_scratch(plan_type::template scratch<Backend>,
                                 plan_type::template shared_scratch<Backend> * num_threads(), 2 * tile_floats);
+    }
+
+    template <class Self, class F>
+    static void visit_tensors(Self& self, F& f) {
+        detail::for_each_index<depth>([&]<std::size_t I>() {
+            const tensor_list p = layer_type<I>::params(shapes[I]);
+            auto* d = self.params_.data() + param_offset[I];
+            for (std::size_t t = 0; t < p.count; d += p.t[t].size(), ++t)
+                f(std::to_string(I) + "." + std::string(p.t[t].name), p.t[t], d, tensor_kind::parameter);
+            const tensor_list b = layer_type<I>::buffers(shapes[I]);
+            d = self.buffers_.data() + buffer_offset[I];
+            for (std::size_t t = 0; t < b.count; d += b.t[t].size(), ++t)
+                f(std::to_string(I) + "." + std::string(b.t[t].name), b.t[t], d, tensor_kind::buffer);
+        });
     }
 
     /// A training call's memory: the workspace's activations, the net's blocks.

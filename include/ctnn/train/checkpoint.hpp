@@ -1,11 +1,12 @@
 // Checkpoints: weights, buffers, optimizer state, epoch and random state in one small binary file,
-// written atomically (a temporary file in the same directory, fsync, rename), so a crash leaves
-// either the old checkpoint or the new one, never half of one.
+// written atomically (io/atomic_file.hpp), so a crash leaves either the old checkpoint or the new
+// one, never half of one.
 //
-// Format (version 1, little-endian, all integers uint64 unless noted):
+// Format (version 2, little-endian, all integers uint64 unless noted):
 //   "CTNNCKPT"  u32 version  u32 0x01020304 (byte-order mark)
 //   fingerprint (FNV-1a 64 of the layout text)
-//   layout text: length, bytes  — one line per tensor: "<name> <param|buffer|frozen> [d0,d1,..]"
+//   layout text: length, bytes  — one line per layer: "layer <i> <kind> [<hparams>] in <shape>"
+//                                 then one per tensor: "<name> <param|buffer|frozen> [d0,d1,..]"
 //   optimizer kind: length, bytes
 //   epoch, optimizer steps, net rng state, user value (e.g. the global step)
 //   param_count, buffer_count, state_count, then that many float32 values each
@@ -25,10 +26,8 @@
 #include <string_view>
 #include <vector>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "../sequential.hpp"
 
 namespace ctnn {
@@ -50,7 +49,7 @@ inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 0x
 }
 
 inline constexpr char checkpoint_magic[8] = {'C', 'T', 'N', 'N', 'C', 'K', 'P', 'T'};
-inline constexpr std::uint32_t checkpoint_version = 1;
+inline constexpr std::uint32_t checkpoint_version = 2;  // 2: the layout has a line per layer
 
 class byte_writer {
 public:
@@ -94,42 +93,47 @@ private:
     std::string path_;
 };
 
-/// Writes bytes to path atomically: path.tmp-<pid> in the same directory, fsync, rename, fsync dir.
-inline void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
-    const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
-    const auto fail = [&](const std::string& what) {
-        const std::string msg = path + ": cannot write checkpoint (" + what + ": " + std::strerror(errno) + ")";
-        ::unlink(tmp.c_str());
-        throw error(msg);
+/// Where a checkpoint's layout and the net's differ, in words: the first layer line and the
+/// first tensor line that differ (or are missing on one side).
+inline std::string layout_difference(const std::string& file, const std::string& net) {
+    const auto lines = [](const std::string& text, bool layers) {
+        std::vector<std::string> v;
+        std::istringstream in(text);
+        for (std::string l; std::getline(in, l);)
+            if (l.starts_with("layer ") == layers) v.push_back(l);
+        return v;
     };
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) fail("open " + tmp);
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            ::close(fd);
-            fail("write");
+    std::string msg;
+    for (const bool layers : {true, false}) {
+        const auto a = lines(file, layers), m = lines(net, layers);
+        for (std::size_t i = 0; i < std::max(a.size(), m.size()); ++i) {
+            if (i < a.size() && i < m.size() && a[i] == m[i]) continue;
+            msg += msg.empty() ? "" : "; ";
+            if (i < a.size() && i < m.size()) msg += "'" + a[i] + "' in the file but '" + m[i] + "' in this net";
+            else if (i < a.size()) msg += "the file has '" + a[i] + "', which this net lacks";
+            else msg += "this net's '" + m[i] + "' is missing from the file";
+            break;
         }
-        done += static_cast<std::size_t>(w);
     }
-    if (::fsync(fd) != 0) { ::close(fd); fail("fsync"); }
-    if (::close(fd) != 0) fail("close");
-    if (::rename(tmp.c_str(), path.c_str()) != 0) fail("rename " + tmp);
-    const auto slash = path.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) { ::fsync(dfd); ::close(dfd); }
+    return msg.empty() ? "the fingerprint does not match this net's architecture" : msg;
 }
 
 }  // namespace detail
 
-/// The net's tensor layout as text, one line per tensor (what a checkpoint's fingerprint hashes).
+/// The net's architecture as text, what a checkpoint's fingerprint hashes: one line per layer
+/// (index, kind, hyper-parameters, input shape, frozen or not) and one per tensor (name,
+/// parameter / buffer / frozen, shape). A checkpoint of another architecture differs in a line
+/// even when its tensors have the same names and shapes (a ReLU where a Tanh was).
 template <class Net>
-std::string architecture_layout(Net& net) {
+std::string architecture_layout(const Net& net) {
+    using P = typename Net::plan_type;
     std::string s;
-    net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float*, tensor_kind kind) {
+    detail::for_each_index<P::depth>([&]<std::size_t I>() {
+        using L = typename P::template layer_type<I>;
+        s += "layer " + std::to_string(I) + " " + std::string(L::kind) + " [" + to_string(L::hparams()) + "] in " +
+             to_string(P::shapes[I]) + (L::trainable ? "" : " frozen") + "\n";
+    });
+    net.for_each_tensor([&](const std::string& name, const tensor_desc& d, const float*, tensor_kind kind) {
         const std::size_t layer = std::stoul(name.substr(0, name.find('.')));
         s += name;
         s += kind == tensor_kind::buffer ? " buffer [" : (Net::trainable[layer] ? " param [" : " frozen [");
@@ -161,7 +165,7 @@ void save_checkpoint(const std::string& path, Net& net, Opt& opt, checkpoint_inf
     const auto st = opt.state();
     w.floats(st.data(), st.size());
     w.u64(detail::fnv1a(w.bytes().data(), w.bytes().size()));
-    detail::write_file_atomically(path, w.bytes());
+    detail::write_file_atomically(path, w.bytes(), "ctnn::save_checkpoint", "checkpoint");
 }
 
 /// Loads a checkpoint written by save_checkpoint for the same net type and optimizer kind into
@@ -192,26 +196,8 @@ checkpoint_info load_checkpoint(const std::string& path, Net& net, Opt& opt) {
     const std::uint64_t fingerprint = r.u64();
     const std::string layout = r.str();
     const std::string mine = architecture_layout(net);
-    if (fingerprint != detail::fnv1a(mine.data(), mine.size()) || layout != mine) {
-        std::istringstream a(layout), m(mine);
-        std::string la, lm;
-        std::size_t line = 0;
-        while (true) {
-            const bool ga = bool(std::getline(a, la)), gm = bool(std::getline(m, lm));
-            ++line;
-            if (!ga && !gm) break;
-            if (ga && gm && la == lm) continue;
-            std::string msg = path + ": checkpoint is for another architecture: ";
-            if (ga && gm)
-                msg += "tensor " + std::to_string(line) + " is '" + la + "' in the file but '" + lm + "' in this net";
-            else if (ga)
-                msg += "the file has an extra tensor '" + la + "' that this net lacks";
-            else
-                msg += "this net's tensor '" + lm + "' is missing from the file";
-            throw error(msg);
-        }
-        throw error(path + ": checkpoint fingerprint does not match this net's architecture");
-    }
+    if (fingerprint != detail::fnv1a(mine.data(), mine.size()) || layout != mine)
+        throw error(path + ": checkpoint is for another architecture: " + detail::layout_difference(layout, mine));
     const std::string kind = r.str();
     if (kind != Opt::kind)
         throw error(path + ": checkpoint holds " + kind + " optimizer state, but the optimizer is " + std::string(Opt::kind));
