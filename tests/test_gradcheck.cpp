@@ -37,6 +37,8 @@
 
 #include <ctnn/ctnn.hpp>
 
+#include "../examples/custom_layers.hpp"
+
 using namespace ctnn;
 
 namespace {
@@ -253,4 +255,20 @@ TEST_CASE("gradcheck: the seed CNN (ReLU, MaxPool)", "[gradcheck]") {
     const auto r = check_net<SeedNet>("seed-cnn", 2, 12, 7, 3e-4f);
     check_kinked(r);
     CHECK(r.total() == 6 * 12 + 10);  // the Linear bias has 10 elements
+}
+
+TEST_CASE("gradcheck: layers defined outside ctnn (examples/custom_layers.hpp)", "[gradcheck][user_layer]") {
+    using Net = Sequential<Input<2, 5, 6>, Conv<2, 4, 3, 1, 1>, my::ChannelScale<4>, my::Swish, Flatten,
+                           Linear<4 * 5 * 6, 6>, my::ChannelScale<6>, my::Swish, Linear<6, 3>>;
+    Net net(4);
+    rng g(5);  // scales and shifts away from 1 and 0, so both gradients matter
+    for (std::size_t layer : {1u, 5u}) {
+        auto p = net.params(layer);
+        for (std::size_t i = 0; i < p.size(); ++i) p[i] = i < p.size() / 2 ? g.uniform(0.5f, 2.0f) : g.uniform(-0.5f, 0.5f);
+    }
+    gradcheck<Net> gc(net, 3, 4, 1e-2f);
+    const auto r = gc.run("user-layers", 8);
+    CHECK(r.failed == 0);
+    CHECK(r.skipped == 0);
+    CHECK(r.checked == 8 + 4 + 4 + 4 + 8 + 6 + 6 + 6 + 8 + 3 + 8);
 }

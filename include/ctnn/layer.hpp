@@ -21,7 +21,7 @@
 //                             (Flatten): no kernel runs, and the gradient passes through as is
 //
 // An element-wise activation also provides its math, once for every backend (math.hpp):
-//   template <class M> static CTNN_HD typename M::type f(typename M::type x);
+//   CTNN_HD_TEMPLATE template <class M> static CTNN_HD typename M::type f(typename M::type x);
 //   template <class M> static CTNN_HD typename M::type df(typename M::type x, typename M::type y,
 //                                                        typename M::type dy);   // dLoss/dx
 //   grad_from_output          true when df reads only y and dy (x may be anything): a fused

@@ -2,7 +2,7 @@
 //
 // An activation layer writes its function once, as a template over a math type M:
 //
-//   template <class M> static CTNN_HD typename M::type f(typename M::type x) {
+//   CTNN_HD_TEMPLATE template <class M> static CTNN_HD typename M::type f(typename M::type x) {
 //       return M::select(x <= M::zero(), M::zero(), x);             // ReLU
 //   }
 //
@@ -21,6 +21,14 @@
 #else
 #define CTNN_HD inline
 #endif
+#endif
+
+// Before a CTNN_HD function template that is also instantiated with host-only types (the cpu
+// backend's xsimd vectors): nvcc then checks the call targets only where it runs on the device.
+#if defined(__CUDACC__)
+#define CTNN_HD_TEMPLATE _Pragma("nv_exec_check_disable")
+#else
+#define CTNN_HD_TEMPLATE
 #endif
 
 namespace ctnn {

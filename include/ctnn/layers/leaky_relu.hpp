@@ -17,9 +17,11 @@ struct LeakyReLU : layer_base {
     static constexpr hparam_list hparams() { return {{"negative_slope", Num, Den}}; }
     // The slope is >= 0, so y > 0 exactly when x > 0 (NaN: neither): the gradient follows from y.
     static constexpr bool grad_from_output = true;
+    CTNN_HD_TEMPLATE
     template <class M> static CTNN_HD typename M::type f(typename M::type x) {
         return M::select(x > M::zero(), x, x * M::set1(slope));
     }
+    CTNN_HD_TEMPLATE
     template <class M>
     static CTNN_HD typename M::type df(typename M::type, typename M::type y, typename M::type dy) {
         return M::select(y > M::zero(), dy, dy * M::set1(slope));

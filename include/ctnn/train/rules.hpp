@@ -58,6 +58,7 @@ CTNN_HD adam_step make_adam_step(float lr, float beta1, float beta2, float eps, 
 }
 
 /// One SGD update of parameter p with gradient g and momentum buffer buf.
+CTNN_HD_TEMPLATE
 template <class M, class T = typename M::type>
 CTNN_HD void sgd_update(const sgd_step& s, T& p, T g, T& buf) {
     if (s.weight_decay != 0.0f) g = g + M::set1(s.weight_decay) * p;
@@ -71,6 +72,7 @@ CTNN_HD void sgd_update(const sgd_step& s, T& p, T g, T& buf) {
 /// One Adam / AdamW update of parameter p with gradient g and moments m, v. The same operations
 /// in the same order for vectors and scalars (one rounding per multiply, add, sqrt and divide;
 /// the moment updates as fused multiply-adds).
+CTNN_HD_TEMPLATE
 template <class M, class T = typename M::type>
 CTNN_HD void adam_update(const adam_step& s, T& p, T g, T& m, T& v) {
     if (s.decoupled) {
