@@ -95,6 +95,83 @@ inline std::string percent(double f) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// One line of the progress bar: epoch e's `seen` of `per_epoch` samples, t0 its start.
+inline void draw_progress(std::ostream& out, std::size_t e, std::size_t epochs, std::size_t seen, std::size_t per_epoch,
+                          std::chrono::steady_clock::time_point t0, double mean_loss) {
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double ips = el > 0 ? static_cast<double>(seen) / el : 0;
+    const double left = ips > 0 ? (static_cast<double>(per_epoch - seen) +
+                                   static_cast<double>(epochs - e - 1) * static_cast<double>(per_epoch)) / ips
+                                : std::nan("");
+    constexpr int width = 24;
+    const int filled = static_cast<int>(width * static_cast<double>(seen) / static_cast<double>(per_epoch));
+    char line[200];
+    std::snprintf(line, sizeof line, "\r\033[Kepoch %zu/%zu [%s%s] %zu/%zu  %.0f img/s  left %s  loss %.4f", e + 1, epochs,
+                  std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(), seen, per_epoch, ips,
+                  format_duration(left).c_str(), mean_loss);
+    out << line << std::flush;
+}
+
+/// The metrics file, opened for appending when a resumed run continues it, else written anew.
+inline void open_metrics(std::ofstream& csv, const std::string& path, bool resumed) {
+    const bool append = resumed && std::filesystem::exists(path);
+    csv.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!csv) throw error(path + ": cannot open the metrics file for writing");
+    if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds\n";
+    csv.flush();
+}
+
+/// Epoch e's training steps: the mean loss and accuracy go into m (train_loss, train_acc).
+template <class Backend, class Net, class Opt, class Loss>
+void train_epoch(Net& net, Opt& opt, const Loss& loss, data::loader& train, const fit_options& o, bool bar, std::size_t e,
+                 epoch_metrics& m, std::size_t& seen) {
+    static_assert(std::is_same_v<typename Loss::target_type, std::int32_t>,
+                  "ctnn::fit trains on class labels: use a loss with integer targets (CrossEntropy)");
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_draw = t0;
+    const std::size_t per_epoch = train.samples_per_epoch(), batches = train.batches_per_epoch();
+    train.start_epoch(e);
+    double loss_sum = 0;
+    std::size_t correct = 0, step = 0;
+    seen = 0;
+    while (train.next()) {
+        const std::size_t n = train.batch_size();
+        if (o.lr_schedule) opt.set_lr(o.lr_schedule(static_cast<std::size_t>(opt.steps())));
+        step_result r;
+        try {
+            r = train_step_result<Backend>(net, opt, loss, train.images(), train.labels(), n);
+        } catch (const error& x) {
+            if (bar) *o.out << "\n";
+            throw error("training stopped at epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
+                        " of " + std::to_string(batches) + ": " + x.what());
+        }
+        ++step;
+        loss_sum += static_cast<double>(r.loss) * static_cast<double>(n);
+        correct += r.correct;
+        seen += n;
+        const auto now = std::chrono::steady_clock::now();
+        if (bar && (now - last_draw > std::chrono::milliseconds(100) || seen == per_epoch)) {
+            last_draw = now;
+            draw_progress(*o.out, e, o.epochs, seen, per_epoch, t0, loss_sum / static_cast<double>(seen));
+        }
+    }
+    m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
+    m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
+}
+
+inline void report_epoch(const epoch_metrics& m, const fit_options& o, bool bar, std::size_t seen) {
+    char line[200];
+    std::snprintf(line, sizeof line, "epoch %zu/%zu  train loss %.4f  train acc %s  test acc %s  %.1f s (%.0f img/s)", m.epoch,
+                  o.epochs, m.train_loss, percent(m.train_acc).c_str(), percent(m.test_acc).c_str(), m.seconds,
+                  m.seconds > 0 ? static_cast<double>(seen) / m.seconds : 0.0);
+    *o.out << (bar ? "\r\033[K" : "") << line << "\n" << std::flush;
+}
+
+}  // namespace detail
+
 /// Trains `net` with `opt` and `loss` for o.epochs epochs of `train` (epoch e uses
 /// train.start_epoch(e)), evaluating on `test` (may be null) after each epoch. Returns the
 /// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
@@ -102,8 +179,6 @@ inline std::string percent(double f) {
 template <class Backend = void, class Net, class Opt, class Loss>
 std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
                                const fit_options& o) {
-    using clock = std::chrono::steady_clock;
-    std::ostream& out = *o.out;
     if (train.data().sample_size() != Net::input_size)
         throw error("ctnn::fit: the training set's samples have " + std::to_string(train.data().sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
@@ -115,84 +190,28 @@ std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loade
     if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
         const checkpoint_info info = load_checkpoint(o.checkpoint, net, opt);
         first_epoch = static_cast<std::size_t>(info.epoch);
-        if (!quiet) out << "resumed from " << o.checkpoint << " after epoch " << first_epoch << "\n";
+        if (!quiet) *o.out << "resumed from " << o.checkpoint << " after epoch " << first_epoch << "\n";
     }
-
     std::ofstream csv;
-    if (!o.metrics_csv.empty()) {
-        const bool append = first_epoch > 0 && std::filesystem::exists(o.metrics_csv);
-        csv.open(o.metrics_csv, append ? std::ios::app : std::ios::trunc);
-        if (!csv) throw error(o.metrics_csv + ": cannot open the metrics file for writing");
-        if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds\n";
-        csv.flush();
-    }
+    if (!o.metrics_csv.empty()) detail::open_metrics(csv, o.metrics_csv, first_epoch > 0);
 
     std::vector<epoch_metrics> history;
-    const std::size_t per_epoch = train.samples_per_epoch(), batches = train.batches_per_epoch();
     for (std::size_t e = first_epoch; e < o.epochs; ++e) {
-        const auto t0 = clock::now();
-        auto last_draw = t0;
-        train.start_epoch(e);
-        double loss_sum = 0;
-        std::size_t seen = 0, correct = 0, step = 0;
-        while (train.next()) {
-            const std::size_t n = train.batch_size();
-            if (o.lr_schedule) opt.set_lr(o.lr_schedule(static_cast<std::size_t>(opt.steps())));
-            step_result r;
-            try {
-                if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
-                    r = train_step_result<Backend>(net, opt, loss, train.images(), train.labels(), n);
-                else
-                    static_assert(std::is_same_v<typename Loss::target_type, std::int32_t>,
-                                  "ctnn::fit trains on class labels: use a loss with integer targets (CrossEntropy)");
-            } catch (const error& x) {
-                if (bar) out << "\n";
-                throw error("training stopped at epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
-                            " of " + std::to_string(batches) + ": " + x.what());
-            }
-            ++step;
-            loss_sum += static_cast<double>(r.loss) * static_cast<double>(n);
-            correct += r.correct;
-            seen += n;
-            const auto now = clock::now();
-            if (bar && (now - last_draw > std::chrono::milliseconds(100) || seen == per_epoch)) {
-                last_draw = now;
-                const double el = std::chrono::duration<double>(now - t0).count();
-                const double ips = el > 0 ? static_cast<double>(seen) / el : 0;
-                const double left = ips > 0 ? (static_cast<double>(per_epoch - seen) +
-                                               static_cast<double>(o.epochs - e - 1) * static_cast<double>(per_epoch)) / ips
-                                            : std::nan("");
-                constexpr int width = 24;
-                const int filled = static_cast<int>(width * static_cast<double>(seen) / static_cast<double>(per_epoch));
-                char line[200];
-                std::snprintf(line, sizeof line, "\r\033[Kepoch %zu/%zu [%s%s] %zu/%zu  %.0f img/s  left %s  loss %.4f",
-                              e + 1, o.epochs, std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                              std::string(static_cast<std::size_t>(width - filled), '.').c_str(), seen, per_epoch, ips,
-                              detail::format_duration(left).c_str(), loss_sum / static_cast<double>(seen));
-                out << line << std::flush;
-            }
-        }
+        const auto t0 = std::chrono::steady_clock::now();
         epoch_metrics m;
         m.epoch = e + 1;
-        m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
-        m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
+        std::size_t seen = 0;
+        detail::train_epoch<Backend>(net, opt, loss, train, o, bar, e, m, seen);
         m.test_acc = test ? evaluate<Backend>(net, *test, o.eval_batch) : std::nan("");
-        m.seconds = std::chrono::duration<double>(clock::now() - t0).count();
+        m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         history.push_back(m);
         if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, net, opt, {.epoch = e + 1});
         if (csv.is_open()) {
-            csv << m.epoch << "," << std::setprecision(6) << m.train_loss << "," << m.train_acc << ","
-                << m.test_acc << "," << std::setprecision(4) << m.seconds << "\n";
+            csv << m.epoch << "," << std::setprecision(6) << m.train_loss << "," << m.train_acc << "," << m.test_acc << ","
+                << std::setprecision(4) << m.seconds << "\n";
             csv.flush();
         }
-        if (!quiet) {
-            char line[200];
-            std::snprintf(line, sizeof line, "epoch %zu/%zu  train loss %.4f  train acc %s  test acc %s  %.1f s (%.0f img/s)",
-                          m.epoch, o.epochs, m.train_loss, detail::percent(m.train_acc).c_str(),
-                          detail::percent(m.test_acc).c_str(), m.seconds,
-                          m.seconds > 0 ? static_cast<double>(seen) / m.seconds : 0.0);
-            out << (bar ? "\r\033[K" : "") << line << "\n" << std::flush;
-        }
+        if (!quiet) detail::report_epoch(m, o, bar, seen);
         if (o.on_epoch) o.on_epoch(m);
     }
     return history;

@@ -9,7 +9,7 @@
 // epilogue, which also applies a fused activation and max pool.
 // Backward uses the same trick: dX is the full correlation of dY (zero-padded the same way) with
 // the weights, dW[co, k] = sum_p dY'[co, p] X(k)[p] (formed against dY transposed, Co across the
-// vector), accumulated per thread over its samples and summed in thread order.
+// vector), accumulated per thread over its samples and summed in thread order (conv_backward.hpp).
 #pragma once
 #include <algorithm>
 #include <array>
@@ -298,154 +298,11 @@ struct conv_s1 {
             forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
         });
     }
-
-    /// Backward; with Pooled, of Conv + ReLU + MaxPool<2> run by forward<relu, max_pool_saving>:
-    /// a.y, a.dy are the pooled output and its gradient and a.saved the maxima's indices, from
-    /// which each sample's dY (the unfused ReLU and MaxPool backward) is formed in scratch.
-    template <bool Pooled = false>
-    static void backward(const backward_args& a) {
-        const float* w = a.params;
-        const std::size_t T = tasks_for(a.n, 2.0 * double(a.n) * double(Co * Kd * N));
-        float* parts = a.dparams ? detail::shared_scratch(T * part_size) : nullptr;
-        bool wdx = false;  // dX by Winograd (finite weights)
-        if constexpr (wino_dx) wdx = a.dx && all_finite<Co * Kd>(a.params);
-        parallel_for(T, [&](std::size_t t) {
-            const range r = split(a.n, t, T);
-            float* part = parts ? parts + t * part_size : nullptr;
-            if (part) std::fill(part, part + part_size, 0.0f);
-            if (r.begin == r.end) return;
-            float* xp = detail::work_scratch(scratch_floats);
-            float* xc = xp + xp_size;
-            float* dyb = xc + xc_size;
-            float* dxp = dyb + align_floats(Co * L);
-            float* dyt = dxp + align_floats(Ci * Qpad);
-            if (part) {
-                clear_scratch(xp, xc);
-                if (!dw_dot) std::fill(dyt, dyt + Nd * Copad, 0.0f);
-            }
-            const bool dyb_dw = part && dw_dot && !compact_dw;  // the dW sums read dyb
-            if (a.dx || dyb_dw) std::fill(dyb, dyb + Co * L, 0.0f);
-            [[maybe_unused]] float* ub = dyt + align_floats(Nd * Copad);  // Winograd dX scratch
-            if constexpr (wino_dx)
-                if (wdx) {
-                    wb::transform_weights(
-                        [w](std::size_t ci, std::size_t co, std::size_t a2, std::size_t b2) { return w[co * Kd + ci * KK + (K - 1 - a2) * K + (K - 1 - b2)]; },
-                        ub);
-                    wb::clear_input(ub + wb::u_size);
-                }
-            [[maybe_unused]] float* wxs = ub + wino_scratch<wb>();  // Winograd dW scratch
-            [[maybe_unused]] float *wv = nullptr, *wdyt = nullptr, *wdyw = nullptr, *wacc = nullptr;
-            if constexpr (wino_dw)
-                if (part) {
-                    wv = wxs + wf::x_size;
-                    wdyt = wv + wf::v_size;
-                    wdyw = wdyt + wf::dyt_size;
-                    wacc = wdyw + wf::dyw_size;
-                    wf::clear_dw(wxs, wdyt, wacc);
-                }
-            [[maybe_unused]] float* dyc = wxs + wino_dw_scratch<wf>();  // a pooled group's dY
-            for (std::size_t n = r.begin; n < r.end; ++n) {
-                const float* dy = a.dy + n * Co * OH * OW;
-                if constexpr (Pooled) {
-                    constexpr std::size_t PQ = (OH / 2) * (OW / 2);
-                    const float* yp = a.y + n * Co * PQ;
-                    const float* gp = a.dy + n * Co * PQ;
-                    const float* sp = a.saved + n * Co * PQ;
-                    for (std::size_t co = 0; co < Co; ++co)
-                        unpool2x2_relu<OH, OW>(yp + co * PQ, gp + co * PQ, sp + co * PQ, dyc + co * OH * OW);
-                    dy = dyc;
-                    if constexpr (wino_dw)
-                        if (part) {  // dY transposed for the Winograd dW, scattered the same way
-                            constexpr std::size_t CW = wf::CW, Cop = wf::Cop;
-                            static_assert(Cop == Copad);
-                            std::fill(wdyt, wdyt + wf::dyt_size, 0.0f);
-                            for (std::size_t co = 0; co < Co; ++co)
-                                for (std::size_t j = 0; j < PQ; ++j) {
-                                    const float v = yp[co * PQ + j];
-                                    const float d = ReLU::df<simd::scalar>(v, v, gp[co * PQ + j]);
-                                    const std::uint32_t i = static_cast<std::uint32_t>(sp[co * PQ + j]);
-                                    wdyt[((i / OW) * CW + i % OW) * Cop + co] = 0.0f + d;
-                                }
-                        }
-                }
-                const float* xn = a.x + n * Ci * H * Wd;
-                // (dY's finiteness, checked once for both Winograd paths)
-                [[maybe_unused]] const bool dy_finite = (wino_dx && wdx) || (wino_dw && part) ? all_finite<Co * OH * OW>(dy) : false;
-                bool dx_wino = false;
-                if constexpr (wino_dx) dx_wino = wdx && dy_finite;
-                const bool need_dyb = (a.dx && !dx_wino) || dyb_dw;
-                if (need_dyb)
-                    for (std::size_t co = 0; co < Co; ++co)
-                        for (std::size_t oh = 0; oh < OH; ++oh)
-                            std::memcpy(dyb + co * L + G + oh * Wp, dy + (co * OH + oh) * OW, OW * sizeof(float));
-                bool dw_wino = false;
-                if constexpr (wino_dw) dw_wino = part && dy_finite && all_finite<Ci * H * Wd>(xn);
-                if (dw_wino) {
-                    if constexpr (wino_dw) {
-                        for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
-                        wf::load_input(xn, wxs);
-                        if constexpr (!Pooled) wf::transpose_dy(dy, wdyt);  // (pooled: scattered above)
-                        wf::accumulate_dw(wxs, wv, wdyt, wdyw, wacc);
-                    }
-                } else if (part) {
-                    load_padded(xn, xp);
-                    if constexpr (compact_dw) load_columns(xp, xc);
-                    for (std::size_t co = 0; co < Co; ++co) part[Kd * Copad + co] += contiguous_sum<OH * OW>(dy + co * OH * OW);
-                    // row k of the input terms, Nd long: Xc's row, or the shifted padded plane
-                    const auto xrow = [xp, xc](std::size_t k) { return compact_dw ? xc + k * Ncpad : xp + boff[k]; };
-                    if constexpr (dw_dot) {  // dY rows against the input rows: dY as it is, or its padded copy
-                        dot_gemm<Nd, dot_r, dot_c>(
-                            0, Co, 0, Kd, [dy, dyb](std::size_t m) { return compact_dw ? dy + m * Nc : dyb + m * L + G; },
-                            xrow, [part](std::size_t m, std::size_t j, float v) { part[j * Copad + m] += v; });
-                    } else {  // against dY transposed (Co across the vector)
-                        for (std::size_t co = 0; co < Co; ++co)
-                            for (std::size_t oh = 0; oh < OH; ++oh)
-                                for (std::size_t ow = 0; ow < OW; ++ow) dyt[(oh * (Nd / OH) + ow) * Copad + co] = dy[(co * OH + oh) * OW + ow];
-                        bcast_gemm<Copad, dwb::R, dwb::NV, init::accumulate>(
-                            0, Kd, Nd, [xrow](std::size_t m, std::size_t k) { return xrow(m)[k]; },
-                            [dyt](std::size_t k) { return dyt + k * Copad; }, part, Copad);
-                    }
-                }
-                if constexpr (wino_dx)
-                    if (dx_wino) {
-                        float* xs = ub + wb::u_size;
-                        float* v = xs + wb::x_size;
-                        float* m = v + wb::v_size;
-                        wb::load_input(dy, xs);
-                        wb::template run_sample<identity, no_pool>(ub, xs, v, m, nullptr, a.dx + n * Ci * H * Wd, nullptr);
-                        continue;
-                    }
-                if (a.dx) {
-                    bcast_gemm<Qpad, dxb::R, dxb::NV, init::zero>(
-                        0, Ci, Co * KK, [w](std::size_t m, std::size_t k) { return w[m * KK + aoff[k]]; },
-                        [dyb](std::size_t k) { return dyb + boff2[k]; }, dxp, Qpad);
-                    float* dx = a.dx + n * Ci * H * Wd;
-                    for (std::size_t ci = 0; ci < Ci; ++ci)
-                        for (std::size_t h = 0; h < H; ++h)
-                            std::memcpy(dx + (ci * H + h) * Wd, dxp + ci * Qpad + h * Wp + P, Wd * sizeof(float));
-                }
-            }
-            if constexpr (wino_dw)
-                if (part)
-                    wf::finish_dw(wacc, part);  // part [(ci * KK + kh * K + kw) * Copad + co]
-        });
-        if (a.dparams) {  // the tasks' partial sums in task order, a row of Copad at a time, stored transposed
-            for (std::size_t k = 0; k <= Kd; ++k) {  // (row Kd: the bias)
-                alignas(64) float s[Copad];
-                for (std::size_t c = 0; c < Copad; c += W) {
-                    V::type v = V::load(parts + k * Copad + c);
-                    for (std::size_t t = 1; t < T; ++t) v = v + V::load(parts + t * part_size + k * Copad + c);
-                    V::store(s + c, v);
-                }
-                float* d = k < Kd ? a.dparams + k : a.dparams + Co * Kd;
-                const std::size_t stride = k < Kd ? Kd : 1;
-                for (std::size_t co = 0; co < Co; ++co) d[co * stride] = (a.overwrite_dparams ? 0.0f : d[co * stride]) + s[co];
-            }
-        }
-    }
 };
 
 }  // namespace ctnn::cpu_detail
+
+#include "conv_backward.hpp"  // conv_s1_backward: the backward, in named steps
 
 namespace ctnn {
 
@@ -459,7 +316,7 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> : kernel_base {
                                           .overwrites_dparams = true};
     static void prepare(const float* params, float* out) { impl::prepare(params, out); }
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
-    static void backward(const backward_args& a) { impl::template backward<false>(a); }
+    static void backward(const backward_args& a) { cpu_detail::conv_s1_backward<Ci, Co, K, P, In, false>::run(a); }
 };
 
 namespace cpu_detail {
@@ -509,7 +366,7 @@ struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> : kernel_bas
         impl::template forward<cpu_detail::relu, cpu_detail::max_pool<PK, PS>>(a);
     }
     static void backward(const group_backward_args<3>& g) {
-        if constexpr (trains) impl::template backward<true>(cpu_detail::merged(g.first(), g.last()));
+        if constexpr (trains) cpu_detail::conv_s1_backward<Ci, Co, K, P, In, true>::run(cpu_detail::merged(g.first(), g.last()));
     }
 };
 
