@@ -116,33 +116,35 @@ concept kernel_type = requires(const forward_args& f, const backward_args& b, co
     K::prepare(p, o);
 };
 
-/// Named by the compiler when no backend in the fallback chain has a kernel for Layer.
-template <class Layer, class In, class Backend> struct no_kernel_for_layer_on_backend;
+/// Whether Backend or a backend it falls back to has a kernel for Layer (a frozen layer: its
+/// inner layer) on In.
+template <class Layer, class In, class Backend>
+constexpr bool kernel_exists() {
+    if constexpr (std::is_void_v<Backend>) return false;
+    else if constexpr (has_kernel<unfrozen_t<Layer>, In, Backend>) return true;
+    else return kernel_exists<Layer, In, typename Backend::fallback>();
+}
 
 namespace detail {
-template <class Layer, class In, class Backend, class First>
+template <class Layer, class In, class Backend>
 struct select_kernel {
-    using next = typename Backend::fallback;
-    using type = typename select_kernel<Layer, In, next, First>::type;
+    using type = typename select_kernel<Layer, In, typename Backend::fallback>::type;
 };
-template <class Layer, class In, class Backend, class First>
+template <class Layer, class In, class Backend>
     requires has_kernel<Layer, In, Backend>
-struct select_kernel<Layer, In, Backend, First> {
+struct select_kernel<Layer, In, Backend> {
     using type = kernel<Layer, In, Backend>;
 };
-template <class Layer, class In, class First>
-    requires(!has_kernel<Layer, In, void>)
-struct select_kernel<Layer, In, void, First> {
-    // (sizeof of an incomplete type: the error names the layer and the backend asked for)
-    static constexpr bool raised = sizeof(no_kernel_for_layer_on_backend<Layer, In, First>) > 0;
-    using type = kernel<Layer, In, void>;
+template <class Layer, class In>
+struct select_kernel<Layer, In, void> {
+    using type = kernel<Layer, In, void>;  // none: a net checks kernel_exists first
 };
 }  // namespace detail
 
 /// The kernel that runs Layer (a frozen layer: its inner layer) on In for Backend: its own, or
 /// its fallback's.
 template <class Layer, class In, class Backend>
-using kernel_for = typename detail::select_kernel<unfrozen_t<Layer>, In, Backend, Backend>::type;
+using kernel_for = typename detail::select_kernel<unfrozen_t<Layer>, In, Backend>::type;
 
 // ---- fused groups ------------------------------------------------------------------------------
 

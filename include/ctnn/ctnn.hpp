@@ -5,7 +5,6 @@
 #include "diagnostics.hpp"
 
 #include "backend.hpp"
-#include "backends/default.hpp"
 #include "error.hpp"
 #include "layer.hpp"
 #include "layers/avgpool.hpp"
@@ -23,6 +22,8 @@
 #include "layers/sigmoid.hpp"
 #include "layers/softmax.hpp"
 #include "layers/tanh.hpp"
+// after the layers, so a layer's own error names it by include/ctnn/layers/<file>
+#include "backends/default.hpp"
 #include "random.hpp"
 #include "sequential.hpp"
 #include "shape.hpp"

@@ -14,6 +14,10 @@
 
 namespace ctnn {
 
+/// Named by the compiler when no backend in Backend's fallback chain has a kernel for the layer
+/// at position Layer of a net (backend_check below: one error, naming the layer and the backend).
+template <std::size_t Layer, class Kind, class Backend> struct no_kernel_for_layer_on_backend;
+
 /// What a layer's shape rule can object to.
 enum class problem {
     none,
@@ -100,6 +104,17 @@ struct shape_check<Plan, false> {
     static constexpr layer_check c = L::check(Plan::shapes[I]);
     using tags = problem_tags<c.what, c.needs.d[0], c.needs.d[1], c.needs.d[2], c.got.rank, c.got.d[0], c.got.d[1], c.got.d[2]>;
     static_assert(sizeof(shape_error_at_layer<I, L, typename tags::needs, typename tags::got>) > 0);
+};
+
+/// Instantiated by every call that runs a net on a backend: one error naming the first layer
+/// that backend (and its fallbacks) has no kernel for, and nothing else (the call does not
+/// instantiate kernels then). Nothing when the shapes already failed.
+template <class Plan, class Backend, bool Ok = !Plan::ok || Plan::template first_unsupported<Backend> == Plan::depth>
+struct backend_check {};
+template <class Plan, class Backend>
+struct backend_check<Plan, Backend, false> {
+    static constexpr std::size_t I = Plan::template first_unsupported<Backend>;
+    static_assert(sizeof(no_kernel_for_layer_on_backend<I, typename Plan::template layer_type<I>, Backend>) > 0);
 };
 
 }  // namespace detail

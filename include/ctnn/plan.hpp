@@ -144,6 +144,19 @@ public:
     template <std::size_t J>
     using layer_or_none = unfrozen_t<typename std::conditional_t<(J < depth), std::type_identity<layer_type<(J < depth ? J : 0)>>,
                                                                  std::type_identity<no_layer>>::type>;
+    /// The first layer no kernel of B (or its fallbacks) runs (depth: none; diagnostics.hpp).
+    template <class B>
+    static constexpr std::size_t first_unsupported = [] {
+        std::size_t bad = depth;
+        detail::for_each_index<depth>([&]<std::size_t I>() {
+            if (bad == depth && !kernel_exists<layer_type<I>, shape_at<I>, B>()) bad = I;
+        });
+        return bad;
+    }();
+    /// Whether the net runs on B: its shapes are right and every layer has a kernel there.
+    template <class B>
+    static constexpr bool runs_on = ok && first_unsupported<B> == depth;
+
     /// The kernel that runs layer I on backend B.
     template <class B, std::size_t I>
     using kernel = kernel_for<layer_type<I>, shape_at<I>, B>;

@@ -45,8 +45,11 @@ enum class tensor_kind { parameter, buffer };
 namespace detail {
 template <class... Ts> inline constexpr bool first_is_input = false;
 template <class T, class... Ts> inline constexpr bool first_is_input<T, Ts...> = is_input<T>;
+// (A type derived from layer_base counts: one whose own static_assert failed is not a layer to
+// clang any more, and its error is already reported.)
 template <class... Ts> inline constexpr bool rest_are_layers = false;
-template <class T, class... Ts> inline constexpr bool rest_are_layers<T, Ts...> = (layer<Ts> && ...);
+template <class T, class... Ts>
+inline constexpr bool rest_are_layers<T, Ts...> = ((layer<Ts> || std::is_base_of_v<layer_base, Ts>) && ...);
 }  // namespace detail
 
 /// Reached only by a Sequential that is not Input followed by layers: says which rule is broken.
@@ -60,6 +63,11 @@ class Sequential {
                   "ctnn::Sequential<ctnn::Input<...>> has no layers: a network needs at least one layer after its Input");
     static_assert(sizeof...(Ts) < 2 || !detail::first_is_input<Ts...> || detail::rest_are_layers<Ts...>,
                   "ctnn::Sequential: every element after Input must be a ctnn layer type (see the ctnn::layer concept)");
+
+public:
+    // An invalid net's error is reported above (or by its broken layer): making one is not a second error.
+    template <class... A>
+    explicit Sequential(A&&...) {}
 };
 
 // (The base is the compile-time shape check: one mistake, one error, diagnostics.hpp; nothing
@@ -122,7 +130,8 @@ public:
     /// prepared parameters): after it, forward on this thread allocates nothing.
     template <class B = void>
     void warm_up() {
-        if constexpr (plan_type::ok) {
+        [[maybe_unused]] detail::backend_check<plan_type, backend_t<B>> supported;
+        if constexpr (plan_type::template runs_on<backend_t<B>>) {
             reserve_host<backend_t<B>>();
             prepared_.template refresh<backend_t<B>>(params_.data());
         }
@@ -133,7 +142,8 @@ public:
     template <class B = void>
     void forward(const float* in, float* out, std::size_t batch) {
         using Backend = backend_t<B>;
-        if constexpr (plan_type::ok) {
+        [[maybe_unused]] detail::backend_check<plan_type, Backend> supported;
+        if constexpr (plan_type::template runs_on<Backend>) {
             warm_up<Backend>();
             const std::size_t tasks = tasks_for(batch, double(batch) * double(work_per_sample));
             parallel_for(tasks, [&](std::size_t t) {
@@ -165,7 +175,8 @@ public:
     const float* forward_train(const float* in, std::size_t batch) {
         using Backend = backend_t<B>;
         if (batch == 0) throw error("ctnn::Sequential::forward_train: batch size 0");
-        if constexpr (plan_type::ok) {
+        [[maybe_unused]] detail::backend_check<plan_type, Backend> supported;
+        if constexpr (plan_type::template runs_on<Backend>) {
             reserve(batch);
             reserve_host<Backend>();
             prepared_.template refresh<Backend, true>(params_.data());
@@ -187,7 +198,7 @@ public:
         if (!input_) throw error("ctnn::Sequential::backward: no forward_train before it");
         if (train_backend_ != backend_name<Backend>())
             throw error("ctnn::Sequential::backward: forward_train ran on another backend than this backward");
-        if constexpr (plan_type::ok) {
+        if constexpr (plan_type::template runs_on<Backend>) {
             reserve_host<Backend>();
             executor<plan_type, Backend>::backward(training_memory<Backend>{this}, dout, din, batch_);
             grads_stale_ = false;

@@ -37,7 +37,7 @@ struct Conv : layer_base {
         return {};
     }
     static constexpr std::size_t out_extent(std::size_t x) {
-        return x + 2 * Pad >= Kernel ? (x + 2 * Pad - Kernel) / Stride + 1 : 1;
+        return x + 2 * Pad >= Kernel && Stride > 0 ? (x + 2 * Pad - Kernel) / Stride + 1 : 1;  // (no second error for stride 0)
     }
     static constexpr dims output(dims in) {
         return in.rank == 3 ? chw(Out, out_extent(in.d[1]), out_extent(in.d[2])) : chw(Out, 1, 1);

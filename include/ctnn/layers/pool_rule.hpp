@@ -15,7 +15,7 @@ struct pool_rule : layer_base {
         if (in.d[1] < K || in.d[2] < K) return {problem::window_too_large, dims{2, {K, K, 0}}, dims{2, {in.d[1], in.d[2], 0}}};
         return {};
     }
-    static constexpr std::size_t out_extent(std::size_t x) { return x >= K ? (x - K) / S + 1 : 1; }
+    static constexpr std::size_t out_extent(std::size_t x) { return x >= K && S > 0 ? (x - K) / S + 1 : 1; }
     static constexpr dims output(dims in) {
         return in.rank == 3 ? chw(in.d[0], out_extent(in.d[1]), out_extent(in.d[2])) : chw(1, 1, 1);
     }

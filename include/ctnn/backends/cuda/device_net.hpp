@@ -39,9 +39,12 @@
 namespace ctnn::cuda {
 
 template <class Net>
-class device_net {
+class device_net : ctnn::detail::backend_check<typename Net::plan_type, backend> {
     static_assert(is_sequential<Net>, "ctnn::cuda::device_net<Net>: Net must be a ctnn::Sequential<...>");
     using plan_type = typename Net::plan_type;
+    // Every layer needs a CUDA kernel (the base names the first that has none, in one error);
+    // nothing below instantiates a kernel otherwise.
+    static constexpr bool supported = plan_type::template runs_on<backend>;
     using exec = executor<plan_type, backend>;
     using layout_type = training_layout<plan_type>;
     static constexpr std::size_t depth = Net::depth;
@@ -135,7 +138,7 @@ public:
             std::memcpy(in_stage_[0].data(), in + b0 * Net::input_size, n * Net::input_size * sizeof(float));
             graphs_.run(stream_, key(n, 0, false), use_graphs_, [&] {
                 copy_in(in_stage_[0].data(), n);
-                exec::template forward<false>(memory{this, false}, n);
+                if constexpr (supported) exec::template forward<false>(memory{this, false}, n);
                 CTNN_CUDA_CHECK(cudaMemcpyAsync(out_stage_.data(), act(depth), n * Net::output_size * sizeof(float),
                                                 cudaMemcpyDeviceToHost, stream_));
             });
@@ -222,7 +225,7 @@ public:
         check_batch(batch, "forward_train");
         synchronize();
         copy_and_wait(act(0), in, batch * Net::input_size * sizeof(float), cudaMemcpyHostToDevice);
-        exec::template forward<true>(memory{this, true}, batch);
+        if constexpr (supported) exec::template forward<true>(memory{this, true}, batch);
         synchronize();
         copy_and_wait(out, act(depth), batch * Net::output_size * sizeof(float), cudaMemcpyDeviceToHost);
         batch_ = batch;
@@ -232,7 +235,7 @@ public:
     void backward(const float* dout) {
         if (!batch_) throw error("ctnn::cuda::device_net::backward: no forward_train before it");
         copy_and_wait(dlogits(), dout, batch_ * Net::output_size * sizeof(float), cudaMemcpyHostToDevice);
-        exec::backward(memory{this, true}, dlogits(), nullptr, batch_);
+        if constexpr (supported) exec::backward(memory{this, true}, dlogits(), nullptr, batch_);
         synchronize();
     }
     void zero_grad() {
@@ -272,7 +275,8 @@ private:
     /// Each layer's own device scratch: its CUDA kernel's traits.scratch.
     static std::array<std::size_t, depth> scratch_sizes() {
         std::array<std::size_t, depth> s{};
-        ctnn::detail::for_each_index<depth>([&]<std::size_t I>() { s[I] = plan_type::template kernel<backend, I>::traits.scratch; });
+        if constexpr (supported)
+            ctnn::detail::for_each_index<depth>([&]<std::size_t I>() { s[I] = plan_type::template kernel<backend, I>::traits.scratch; });
         return s;
     }
     void check_batch(std::size_t batch, const char* who) const {
@@ -298,15 +302,17 @@ private:
     /// A training step on the batch in act(0) and labels_: counters, zero_grad, forward,
     /// cross-entropy, backward, optimizer, and the loss copied to pinned host memory.
     void enqueue_step(std::size_t batch) {
-        launch<step_begin>({counters_.data(), opt_.data()}, stream_);
-        zero_grad_async();
-        exec::template forward<true>(memory{this, true}, batch);
-        launch<cross_entropy<Net::output_size>>({act(depth), labels_.data(), dlogits(), loss_.data(), batch}, stream_);
-        exec::backward(memory{this, true}, dlogits(), nullptr, batch);
-        if (Net::grad_count)
-            launch<optimizer_step<depth>>({params_.data(), grads_.data(), m_.data(), v_.data(), opt_.data(), counters_.data(),
-                                           segments_, Net::grad_count}, stream_);
-        CTNN_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_.data(), sizeof(float), cudaMemcpyDeviceToHost, stream_));
+        if constexpr (supported) {
+            launch<step_begin>({counters_.data(), opt_.data()}, stream_);
+            zero_grad_async();
+            exec::template forward<true>(memory{this, true}, batch);
+            launch<cross_entropy<Net::output_size>>({act(depth), labels_.data(), dlogits(), loss_.data(), batch}, stream_);
+            exec::backward(memory{this, true}, dlogits(), nullptr, batch);
+            if (Net::grad_count)
+                launch<optimizer_step<depth>>({params_.data(), grads_.data(), m_.data(), v_.data(), opt_.data(), counters_.data(),
+                                               segments_, Net::grad_count}, stream_);
+            CTNN_CUDA_CHECK(cudaMemcpyAsync(loss_host_.data(), loss_.data(), sizeof(float), cudaMemcpyDeviceToHost, stream_));
+        }
     }
     void copy_in(const float* stage, std::size_t n) {
         CTNN_CUDA_CHECK(cudaMemcpyAsync(act(0), stage, n * Net::input_size * sizeof(float), cudaMemcpyHostToDevice, stream_));
