@@ -13,6 +13,7 @@
 #include <ctnn/ctnn.hpp>
 
 #include "cuda/device_checks.hpp"
+#include "../examples/custom_layers.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -454,6 +455,15 @@ TEST_CASE("cuda grid: SGD, Adam and AdamW steps over segmented (frozen-gap) para
 }
 
 }  // namespace
+
+TEST_CASE("cuda plan: fused groups follow the kernels' traits and the activations' gradient rule", "[cuda_grid]") {
+    // an activation whose gradient needs its input (Swish, a user's layer) does not fuse into the
+    // epilogue (which keeps only the output); a frozen Conv fuses as a Conv
+    using Net = Sequential<Input<2, 8, 8>, Frozen<Conv<2, 4, 3, 1, 1>>, ReLU, MaxPool<2>, Conv<4, 4, 3, 1, 1>, my::Swish,
+                           Flatten, Linear<64, 8>, Tanh, Linear<8, 3>, my::Swish>;
+    CHECK(device_net<Net>::plan() == "[Conv+ReLU+MaxPool] [Conv] [Swish] [Flatten: alias] [Linear+Tanh] [Linear] [Swish]");
+    STATIC_REQUIRE(Net::train_plan<backend> == std::array<std::size_t, 10>{3, 0, 0, 1, 1, 1, 2, 0, 1, 1});
+}
 
 TEST_CASE("cuda emulated: the device net's checks (parity, training, graphs, errors) on the host", "[cuda_grid]") {
     const long live = ctnn::cuda::emulation::live_allocations();

@@ -152,3 +152,31 @@ TEST_CASE("zero_grad: the next backward overwrites the gradients, later ones add
     for (std::size_t i = 0; i < once.size(); ++i) twice[i] = 2.0f * once[i];
     check_close(std::vector<float>(net.grads().begin(), net.grads().end()), twice, "two backwards");
 }
+
+TEST_CASE("cpu fusion: a frozen trunk fuses as the unfrozen one does, in inference and training", "[simd][fusion][frozen]") {
+    using Trunk = Sequential<Input<3, 32, 32>, Frozen<Conv<3, 16, 3, 1, 1>>, ReLU, MaxPool<2>, Frozen<Conv<16, 32, 3, 1, 1>>,
+                             ReLU, MaxPool<2>, Flatten, Linear<2048, 10>>;
+    STATIC_REQUIRE(Trunk::fusion_plan<cpu> == SeedNet::fusion_plan<cpu>);
+    STATIC_REQUIRE(Trunk::train_plan<cpu> == SeedNet::train_plan<cpu>);
+    STATIC_REQUIRE(Trunk::grad_count == 2048 * 10 + 10);
+    const thread_count_guard guard;
+    set_num_threads(2);
+    Trunk frozen(4);
+    SeedNet plain(4);  // the same parameters: the same seed, the same layouts
+    REQUIRE(std::equal(frozen.params().begin(), frozen.params().end(), plain.params().begin()));
+    const std::size_t n = 5;
+    const auto x = random_vec(n * SeedNet::input_size, 71), dout = random_vec(n * 10, 72);
+    std::vector<float> yf(n * 10), yp(n * 10);
+    frozen.forward(x.data(), yf.data(), n);
+    plain.forward(x.data(), yp.data(), n);
+    CHECK(yf == yp);
+    const float* tf = frozen.forward_train(x.data(), n);
+    const float* tp = plain.forward_train(x.data(), n);
+    CHECK(std::vector<float>(tf, tf + n * 10) == std::vector<float>(tp, tp + n * 10));
+    frozen.zero_grad();
+    plain.zero_grad();
+    frozen.backward(dout.data());
+    plain.backward(dout.data());
+    const auto head = plain.grads(7);
+    CHECK(std::vector<float>(frozen.grads().begin(), frozen.grads().end()) == std::vector<float>(head.begin(), head.end()));
+}

@@ -8,6 +8,8 @@
 #include <ctnn/ctnn.hpp>
 #include <ctnn/train.hpp>
 
+#include "../../examples/custom_layers.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -112,6 +114,10 @@ using MixedNet = Sequential<Input<3, 17, 15>, Conv<3, 6, 3, 2, 1>, BatchNorm<6>,
 // A conv + activation whose pool does not tile the map (not fused with the pool); Linear + Sigmoid fused.
 using OddNet = Sequential<Input<2, 9, 9>, Conv<2, 5, 3, 1, 1>, ReLU, MaxPool<2>, Flatten, Linear<80, 33>, Sigmoid,
                           Linear<33, 4>>;
+
+// An activation defined in user code (examples/custom_layers.hpp) whose gradient needs its input:
+// it runs unfused, on the generic CUDA activation kernels, from its own math.
+using SwishNet = Sequential<Input<2, 6, 6>, Conv<2, 3, 3, 1, 1>, my::Swish, Flatten, Linear<108, 5>, my::Swish, Linear<5, 3>>;
 
 /// Training steps on the GPU (graph replay) against ctnn's CPU step (CrossEntropy + SGD with
 /// momentum), then the loss of a longer run going down.
@@ -222,7 +228,7 @@ void check_errors() {
     const fvec x = random(4 * SeedNet::input_size, 1);
     std::vector<std::int32_t> bad{0, 1, 10, 2};
     bool threw = false;
-    try { gpu.train_step(x.data(), bad.data(), 4); } catch (const error& e) { threw = std::string(e.what()).find("label 10 at index 2") != std::string::npos; }
+    try { gpu.train_step(x.data(), bad.data(), 4); } catch (const error& e) { threw = std::string(e.what()).find("label 10 at batch index 2") != std::string::npos; }
     expect(threw, "a label outside [0, 10) is refused, naming it");
     threw = false;
     try { gpu.train_step(x.data(), bad.data(), 5); } catch (const error& e) { threw = std::string(e.what()).find("max_batch") != std::string::npos; }
@@ -236,6 +242,7 @@ int run_all_checks(bool quick) {
     check_net_parity<FmnistNet>("Fashion-MNIST convnet", quick ? 2 : 3, 2);
     check_net_parity<MixedNet>("mixed layers", 4, 3);
     check_net_parity<OddNet>("odd sizes", 7, 4);
+    check_net_parity<SwishNet>("user activation", 5, 8);
     check_training<SeedNet>("seed CNN", quick ? 4 : 32, 5, quick ? 0 : 60);
     check_training<OddNet>("odd sizes", 13, 6, 60);
     check_graph_equals_eager<SeedNet>("seed CNN", quick ? 5 : 16);

@@ -20,6 +20,18 @@
 
 namespace ctnn {
 
+namespace detail {
+/// Every label in [0, classes), or ctnn::error naming the first that is not, its index and who
+/// asked. The one label check: the losses, train_step (before anything changes) and the device net.
+inline void check_labels(const std::int32_t* labels, std::size_t n, std::size_t classes, std::string_view who) {
+    for (std::size_t i = 0; i < n; ++i)
+        if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
+            throw error(std::string(who) + ": label " + std::to_string(labels[i]) + " at batch index " + std::to_string(i) +
+                        " is outside [0, " + std::to_string(classes) + ") (the net has " + std::to_string(classes) +
+                        " outputs)");
+}
+}  // namespace detail
+
 /// Cross-entropy on logits with integer class labels (PyTorch's nn.CrossEntropyLoss).
 struct CrossEntropy {
     static constexpr std::string_view kind = "CrossEntropy";
@@ -32,11 +44,7 @@ struct CrossEntropy {
                      float* grad) const {
         if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
             throw error("ctnn::CrossEntropy: label_smoothing " + std::to_string(label_smoothing) + " is outside [0, 1]");
-        for (std::size_t i = 0; i < n; ++i)
-            if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
-                throw error("ctnn::CrossEntropy: label " + std::to_string(labels[i]) + " at batch index " +
-                            std::to_string(i) + " is outside [0, " + std::to_string(classes) +
-                            ") (the net has " + std::to_string(classes) + " outputs)");
+        detail::check_labels(labels, n, classes, "ctnn::CrossEntropy");
         const double s = label_smoothing, inv_n = 1.0 / static_cast<double>(n);
         double total = 0.0;
         constexpr std::size_t kept = 64;  // up to this many classes, p = exp(z - m) / sum reuses the exps

@@ -42,11 +42,7 @@ step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float*
                               const typename Loss::target_type* targets, std::size_t batch) {
     constexpr std::size_t k = Net::output_size;
     if constexpr (std::is_same_v<typename Loss::target_type, std::int32_t>)
-        for (std::size_t i = 0; i < batch; ++i)  // before the forward pass changes anything
-            if (targets[i] < 0 || static_cast<std::size_t>(targets[i]) >= k)
-                throw error("ctnn::train_step: label " + std::to_string(targets[i]) + " at batch index " +
-                            std::to_string(i) + " is outside [0, " + std::to_string(k) + ") (the net has " +
-                            std::to_string(k) + " outputs)");
+        detail::check_labels(targets, batch, k, "ctnn::train_step");  // before the forward pass changes anything
     thread_local std::vector<float> dout, saved_buffers;
     if (dout.size() < batch * k) dout.resize(batch * k);
     // The training forward updates running statistics and draws Dropout masks: keep both so a

@@ -31,6 +31,7 @@
 #include "../../executor.hpp"
 #include "../../memory.hpp"
 #include "../../sequential.hpp"
+#include "../../train/loss.hpp"
 #include "../../workspace.hpp"
 #include "all_kernels.hpp"
 #include "graphs.hpp"
@@ -172,10 +173,7 @@ public:
     void train_step(const float* in, const std::int32_t* labels, std::size_t batch) {
         static_assert(Net::output_shape::rank == 1, "ctnn::cuda::device_net::train_step: cross-entropy needs a flat output (classes)");
         check_batch(batch, "train_step");
-        for (std::size_t i = 0; i < batch; ++i)
-            if (labels[i] < 0 || std::size_t(labels[i]) >= Net::output_size)
-                throw error("ctnn::cuda::device_net::train_step: label " + std::to_string(labels[i]) + " at index " +
-                            std::to_string(i) + " is outside [0, " + std::to_string(Net::output_size) + ")");
+        ctnn::detail::check_labels(labels, batch, Net::output_size, "ctnn::cuda::device_net::train_step");
         const int p = parity_;
         parity_ ^= 1;
         CTNN_CUDA_CHECK(cudaEventSynchronize(stage_free_[p]));  // the step that last used stage p is done

@@ -3,6 +3,7 @@
 //   x [n, Ci, H, W]  weight [Co, Ci, K, K]  bias [Co]  conv map [n, Co, OH, OW]
 //   pooled y [n, Co, OH / PK, OW / PK]
 #pragma once
+#include "../../../layers/conv.hpp"
 #include "activation.hpp"
 
 namespace ctnn::cuda {
@@ -11,7 +12,8 @@ namespace ctnn::cuda {
 template <std::size_t Ci_, std::size_t Co_, std::size_t K_, std::size_t S_, std::size_t P_, std::size_t H_, std::size_t W_>
 struct conv_geometry {
     static constexpr std::size_t Ci = Ci_, Co = Co_, K = K_, S = S_, P = P_, H = H_, W = W_;
-    static constexpr std::size_t OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+    static constexpr dims out = Conv<Ci, Co, K, S, P>::output(chw(Ci, H, W));  // the layer's own rule
+    static constexpr std::size_t OH = out.d[1], OW = out.d[2];
     static constexpr std::size_t weights = Co * Ci * K * K;
 };
 

@@ -1,6 +1,7 @@
 // Per-thread work of MaxPool<K, S>, AvgPool<K, S> and GlobalAvgPool on the GPU.
 //   x [n, C, H, W]  y [n, C, OH, OW]; backward gathers (one thread per input element, no atomics).
 #pragma once
+#include "../../../layers/pool_rule.hpp"
 #include "hd.hpp"
 
 namespace ctnn::cuda {
@@ -8,7 +9,8 @@ namespace ctnn::cuda {
 template <std::size_t C_, std::size_t H_, std::size_t W_, std::size_t K_, std::size_t S_>
 struct pool_geometry {
     static constexpr std::size_t C = C_, H = H_, W = W_, K = K_, S = S_;
-    static constexpr std::size_t OH = (H - K) / S + 1, OW = (W - K) / S + 1;
+    static constexpr dims out = ctnn::detail::pool_rule<K, S>::output(chw(C, H, W));  // the layers' own rule
+    static constexpr std::size_t OH = out.d[1], OW = out.d[2];
     /// The windows (rows or columns) that contain input coordinate i: [first, last).
     static CTNN_HD std::size_t first(std::size_t i) { return i + 1 > K ? (i + 1 - K + S - 1) / S : 0; }
     static CTNN_HD std::size_t last(std::size_t i, std::size_t out) { return i / S + 1 < out ? i / S + 1 : out; }
