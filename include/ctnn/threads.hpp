@@ -161,8 +161,8 @@ private:
         arena().tiles.reserve(reserved_tiles().load());
         for (;;) {
             // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
-            // No lock on the way to a job: when the job came through a mutex the caller still
-            // held, a worker started its task 0.4-2.4 us after the caller in some runs (now 0.1-0.3).
+            // No lock on the way to a job: a job that came through a mutex the caller still held
+            // started late (the worker slept in a futex until the caller let go).
             std::uint64_t g = seen;
             const auto fresh = [&] { return (g = gen_.load(std::memory_order_seq_cst)) != seen && g % 2 == 0; };
             bool ready = false;
@@ -189,8 +189,8 @@ private:
         }
     }
 
-    /// Polls before sleeping on a condition variable (~20-60 us): a training step's kernels come
-    /// microseconds apart, and waking a sleeping thread costs tens of microseconds on a VM.
+    /// Polls before sleeping on a condition variable (for tens of microseconds): a training step's
+    /// kernels come microseconds apart, and waking a sleeping thread costs far more on a VM.
     static constexpr int spin_limit = 1 << 18;
 
     std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)

@@ -36,8 +36,8 @@ namespace detail {
 /// [0, Net::grad_count): g is the gradient block and p the parameter block shifted per layer so
 /// that p[j] is gradient j's parameter (j also indexes an optimizer's state). Vt::width elements
 /// at a time, then each layer's scalar tail. All layers are split over the pool's threads as one
-/// range: one parallel region per update, not one per layer (a 2-thread step of the seed CNN
-/// spent 22 us in three serial ones). `work` is an element's cost in multiply-adds (tasks_for).
+/// range: one parallel region per update, not one per layer (each layer alone is too small to
+/// split, and its region ran on one thread). `work` is an element's cost in multiply-adds (tasks_for).
 /// Each element is computed the same way whatever the split, so results do not depend on the
 /// thread count.
 template <class Net, class F>

@@ -63,8 +63,7 @@ struct conv_s1 {
     // than copying the shifted rows into an im2col matrix Xc [Kd, Ncpad] (OH * OW columns, rows
     // of OW), a GEMM runs on Xc instead. Xc lives in L2 where the padded planes fit in L1, so
     // the forward GEMM switches only for a large saving (14x14 maps padded to 18 wide: 224
-    // columns instead of 256, measured 7% faster); the dW sums, which also skip a copy of dY,
-    // switch for any (32x32 padded to 34: measured 20% faster).
+    // columns instead of 256); the dW sums, which also skip a copy of dY, switch for any.
     static constexpr std::size_t Nc = OH * OW;
     using fwd_compact = bcast_blocking<Co, Nc, 15>;
     static constexpr std::size_t Ncpad = round_up(Nc, fwd_compact::NV * W);
@@ -90,7 +89,7 @@ struct conv_s1 {
     static constexpr std::size_t Copad = round_up(Co, W);
     static constexpr std::size_t Nd = compact_dw ? Nc : N;  // the dW sums' length
     static constexpr bool dw_dot = Nd >= 40 * W;
-    static constexpr std::size_t dot_r = 2, dot_c = V::registers >= 32 ? 8 : 4;  // measured: 2 x 8 best of 4x4, 8x3, 4x6, 3x8, 16x1
+    static constexpr std::size_t dot_r = 2, dot_c = V::registers >= 32 ? 8 : 4;  // the best of the tiles tried (docs/benchmarks.md)
     using dwb = bcast_blocking<Kd, Copad>;
     static constexpr std::size_t part_size = align_floats(Kd * Copad + Copad);
     // backward dX: dX' [Ci, Qpad] = W' [Ci, Co*KK] x dY'' [Co*KK, Qpad]
@@ -119,17 +118,16 @@ struct conv_s1 {
     // Winograd F(2x2, rxr) (winograd.hpp) and F(4x4, rxr) (winograd4.hpp) for 3x3 and 5x5 kernels with at least
     // 8 input and output channels: the forward pass, dX (the full correlation of dY with the flipped kernels) and dW.
     // Its GEMMs are Co x Ci (forward), Ci x Co (dX) and Ci x Co (dW) per tile position, so with
-    // few channels they starve: measured on the seed CNN's first layer (3 -> 16, batch 32), the
-    // Winograd forward is no faster than the direct one and its dX is 1.4x slower; on the second
-    // (16 -> 32) forward is 1.6x and backward 1.5x faster. The Winograd scratch follows the direct
+    // few channels they starve: on the seed CNN's first layer (3 -> 16) Winograd is no faster
+    // than the direct path and its dX slower; on the second (16 -> 32) it is faster both ways
+    // (docs/benchmarks.md, "Design measurements"). The Winograd scratch follows the direct
     // path's, so a sample that falls back to the direct path (a non-finite value) leaves it intact.
     static constexpr bool wino_k = K == 3 || K == 5;
     static constexpr bool wino_fwd = wino_k && Ci >= 8 && Co >= 8 && OH >= 2 && OW >= 2;
     static constexpr bool wino_dx = wino_k && P <= K - 1 && Ci >= 8 && Co >= 8 && H >= 2 && Wd >= 2;
     // dW by Winograd (F(rxr, 2x2) or F(rxr, 4x4), on the forward's input transform), where the forward uses it:
     // with 3 input channels (the seed CNN's first layer) its GEMMs are 3 rows deep and latency
-    // bound, and forming dY's transform costs more than it saves (measured 1.8x slower than the
-    // direct dW there)
+    // bound, and forming dY's transform costs more than it saves
     static constexpr bool wino_dw = wino_fwd;
     // The forward, dX and dW use F(4x4) tiles (winograd4.hpp) where their GEMMs do at most 3/4
     // of F(2x2)'s multiplies (small maps, tiles across the vector: the Fashion-MNIST and seed

@@ -99,7 +99,7 @@ inline void bcast_tile(std::size_t K, const A& a, std::size_t m0, const B& b, st
 /// PanelOuter: loop over column panels outside the row blocks, so a panel of b (K x NV vectors)
 /// stays in cache while every row block uses it (for a large b, e.g. a Linear weight matrix);
 /// Prefetch (with PanelOuter): the first row block of each panel fetches the next panel into L2
-/// (a 3136 x 1024 Linear's dx: 2.8 -> 1.9 ms on Zen 4, its weights read from memory).
+/// (for weights read from memory: a large Linear's dx).
 /// Stream: C is written around the caches (the caller checks alignment, and fences after).
 /// SumTo: the result (C's initial values plus a * b, by Init) is added to sum_to, and C is left as
 /// it was (a running sum kept apart from a longer one, without a pass of its own).
@@ -138,8 +138,8 @@ inline void bcast_gemm(std::size_t m_begin, std::size_t m_end, std::size_t K, co
 /// Register blocking for bcast_gemm from the shapes: R rows x NV vectors per tile, chosen at
 /// compile time by a small cost model: per k step a tile issues R * NV FMAs (at least ~8 to hide
 /// the FMA latency) and R + NV loads (LoadPct / 100 of an FMA each); padding columns and short
-/// tail row blocks count too. LoadPct 30 by default; 15 fits the Conv forward GEMMs better
-/// (measured on Zen 4: 7% faster on 14x14 maps, where it trades loads for fewer padding columns).
+/// tail row blocks count too. LoadPct 30 by default; 15 fits the Conv forward GEMMs better (on
+/// small maps it trades loads for fewer padding columns).
 template <std::size_t M, std::size_t N, std::size_t LoadPct = 30>
 struct bcast_blocking {
     static constexpr double cost(std::size_t r, std::size_t nv) {

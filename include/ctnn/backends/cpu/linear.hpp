@@ -71,8 +71,8 @@ struct linear_impl {
         return nv == 1 ? 12 : nv == 2 ? 6 : 3;
     }
     static constexpr std::size_t RB = rows_for(PV);  // the split grain over outputs
-    // scratch <= 2 MB; and outputs enough to pay for transposing x (measured on the seed CNN's
-    // 2048 -> 10 at batch 32: the dot form 4x faster, and split over threads by samples)
+    // scratch <= 2 MB; and outputs enough to pay for transposing x (with few outputs, as the
+    // seed CNN's 2048 -> 10, the dot form is faster, and splits over threads by samples)
     static constexpr bool batched_ok = W > 1 && I * P <= (std::size_t(1) << 19) && O >= 16;
     static constexpr std::size_t batched_min = 8;  // batch from which the bcast form is used
     static constexpr std::size_t scratch_floats = batched_ok ? I * P : 0;
@@ -164,8 +164,8 @@ struct linear_impl {
     }
 
     // A weight matrix larger than a core's L2: dx prefetches W's next column panel, and a dW
-    // that overwrites is written around the caches (Fashion-MNIST's 3136 x 1024 at batch 32 on
-    // Zen 4: dx 2.8 -> 1.9 ms, dW 2.3 -> 1.9 ms; the optimizer reads dW from memory either way)
+    // that overwrites is written around the caches (the optimizer reads dW from memory either
+    // way; docs/benchmarks.md, "Design measurements")
     static constexpr bool large = I * O * sizeof(float) >= (std::size_t(1) << 21);
 
     static void backward(const backward_args& a) {

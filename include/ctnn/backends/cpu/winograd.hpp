@@ -65,9 +65,9 @@ struct winograd {
     static constexpr std::size_t CH0 = std::max<std::size_t>(1, 16 / TW);  // up to 16 tiles at a time
     template <std::size_t ch>  // ch tile rows split evenly into chunks, and a chunk into register tiles
     static constexpr bool even_chunks = TH % ch == 0 && (ch * TW) % bcast_blocking<ch * TW, Co, 15>::R == 0;
-    // the most rows up to CH0 that leave no short register tiles (measured on the Fashion-MNIST
-    // dX, 64 -> 32 channels: one row of 7 tiles, R = 7, instead of 2 + 2 + 2 + 1 rows with R = 14
-    // and a 4 + 2 + 1 tail: its backward 3.5% faster); else CH0
+    // the most rows up to CH0 that leave no short register tiles (short tail tiles run at a
+    // fraction of the FMA rate; e.g. the Fashion-MNIST dX, 64 -> 32 channels: one row of 7 tiles
+    // with R = 7 instead of 2 + 2 + 2 + 1 rows with R = 14 and a 4 + 2 + 1 tail); else CH0
     static constexpr std::size_t CH = [] {
         if constexpr (!tr) {
             return TH;
@@ -259,7 +259,7 @@ struct winograd {
 
     /// One sample, input planes xs to y (and saved): the input transform, GEMMs and output
     /// transform, with transposed GEMMs CH tile rows at a time, so that V and M stay in L2 beside
-    /// U (measured on the Fashion-MNIST conv: whole, the three take 1 MB and the sample 30% longer).
+    /// U (whole, the Fashion-MNIST conv's three take 1 MB, more than a core's L2).
     template <class Act, class Pool>
     static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
                            float* saved) {
@@ -353,13 +353,13 @@ struct winograd {
     static constexpr std::size_t dyt_size = align_floats(2 * TH * CW * Cop);  // dY [row, col, co]
     // DY is formed and consumed about TB tiles (whole tile rows) at a time, so its A2 planes
     // (TB x Cop each) stay in cache; their stride is kept off multiples of 1 KiB (16 streams
-    // 4 KiB apart share one set of cache lines: measured 5x slower on whole planes).
+    // 4 KiB apart share one set of cache lines and evict each other).
     static constexpr std::size_t TB = std::min<std::size_t>(T, std::max<std::size_t>({16, 2048 / Cop, TW}));  // >= one tile row
     static constexpr std::size_t DS = TB * Cop + ((TB * Cop) % 256 == 0 ? 16 : 0);
     static constexpr std::size_t dyw_size = align_floats(A2 * DS);
     // the accumulators: the task's sum, then the current sample's (summed apart and then added:
-    // one running sum over all of a batch's tiles loses digits in proportion, measured 4e-5 of
-    // dW's scale over 1000 tiles in fp32, against 2.5e-6 summed per sample of 49)
+    // one running sum over all of a batch's tiles loses digits in proportion to their number, and
+    // failed the 1e-5 standard at real batch sizes; tests check batch 12)
     static constexpr std::size_t AS = A2 * Ci * Cop;
     static constexpr std::size_t acc_size = align_floats(2 * AS);
     static constexpr std::size_t dw_scratch_floats = x_size + v_size + dyt_size + dyw_size + acc_size;

@@ -91,9 +91,8 @@ struct winograd4 {
         return b;
     }();
     // With 16-float vectors and rows of 4 tiles, a vector is 4 tile rows: its patch elements are
-    // read with plain loads of those rows and 4x4 transposes, not gathers (the input transform
-    // of the Fashion-MNIST conv2's dX: 25 -> 9 us a sample on Zen 4, where a gather of 16
-    // floats takes ~11 cycles).
+    // read with plain loads of those rows and 4x4 transposes, not gathers (a 16-float gather is
+    // slow on Zen 4; docs/benchmarks.md, "Design measurements").
 #if !defined(CTNN_NO_SIMD) && defined(__AVX512F__)
     static constexpr bool rows4 = W == 16 && TW == 4 && TH % 4 == 0;
     /// The pooled outputs of a vector of tiles (4 tile rows of 4 from tile row 4 c): r[2a + b] lane
