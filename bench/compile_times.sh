@@ -4,6 +4,7 @@
 # compile, the best of REPS runs (default 3; the machine is a shared VM).
 #
 #   bench/compile_times.sh [INCLUDE_DIR] [REPS]      (INCLUDE_DIR: default include/ here)
+#   EXTRA="-DFOO" bench/compile_times.sh             (extra compiler flags)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 inc="${1:-$here/../include}"
@@ -23,7 +24,7 @@ measure() {  # label, compiler, flags..., source
 }
 for prog in "seed example:$here/../examples/seed_forward.cpp" "20-layer net:$here/deep20.cpp"; do
     name="${prog%%:*}" src="${prog#*:}"
-    measure "$name, g++ -O2" g++ -O2 "$src" -lpthread
-    measure "$name, g++ -O2 -march=native" g++ -O2 -march=native "$src" -lpthread
-    measure "$name, clang++-14 -O2" clang++-14 -O2 "$src" -lpthread
+    measure "$name, g++ -O2" g++ -O2 ${EXTRA:-} "$src" -lpthread
+    measure "$name, g++ -O2 -march=native" g++ -O2 -march=native ${EXTRA:-} "$src" -lpthread
+    measure "$name, clang++-14 -O2" clang++-14 -O2 ${EXTRA:-} "$src" -lpthread
 done

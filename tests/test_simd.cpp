@@ -95,6 +95,42 @@ TEST_CASE("cpu MaxPool and ReLU match the reference exactly", "[simd][pool]") {
     }
 }
 
+TEST_CASE("cpu activations: each layer's math on vectors matches the reference kernel", "[simd][activation]") {
+    // LeakyReLU is exact (no rounding differs); Sigmoid and Tanh use xsimd's exp and tanh, within a
+    // few ulp of the C library's; with NaN, infinities and signed zeros in the input
+    const thread_count_guard guard;
+    for (std::size_t threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        for (std::size_t n : {1, 3, 17}) {
+            compare_layer<LeakyReLU<1, 10>, Shape<3, 7, 11>>(n, 660 + n, true);
+            compare_layer<LeakyReLU<0, 1>, Shape<37>>(n, 670 + n, true);
+            compare_layer<Sigmoid, Shape<5, 9, 13>>(n, 680 + n);
+            compare_layer<Tanh, Shape<5, 9, 13>>(n, 690 + n);
+        }
+    }
+    std::vector<float> x = {std::nanf(""), INFINITY, -INFINITY, 0.0f, -0.0f, 88.0f, -88.0f, 1e-30f, 20.0f, -20.0f, 3.0f, -0.5f};
+    x.resize(64, 0.25f);
+    const auto run = [&]<class L, class B>() {
+        std::vector<float> y(x.size());
+        forward_args f;
+        f.x = x.data(); f.y = y.data(); f.n = 1; 
+        kernel_for<L, Shape<64>, B>::forward(f);
+        return y;
+    };
+    const auto check = [&]<class L>() {
+        const auto a = run.template operator()<L, cpu>(), b = run.template operator()<L, reference>();
+        for (std::size_t i = 0; i < x.size(); ++i) {
+            INFO(L::kind << " at " << x[i]);
+            CHECK(std::isnan(a[i]) == std::isnan(b[i]));
+            if (!std::isnan(b[i])) CHECK(a[i] == Approx(b[i]).epsilon(1e-6).margin(1e-30));
+        }
+    };
+    check.template operator()<Sigmoid>();
+    check.template operator()<Tanh>();
+    check.template operator()<ReLU>();
+    check.template operator()<LeakyReLU<1, 10>>();
+}
+
 TEST_CASE("cpu MaxPool: ties and NaN pick the reference's index", "[simd][pool]") {
     using In = Shape<2, 6, 40>;
     const std::size_t n = 2;

@@ -125,6 +125,24 @@ TEST_CASE("the optimizer updates trainable layers only; a frozen layer has no st
     CHECK(!std::equal(net.params(3).begin(), net.params(3).end(), init.begin() + FrozenNet::param_offset[3]));
 }
 
+TEST_CASE("optimizer options that are NaN, infinite or out of range are refused, naming the option", "[train][optim][errors]") {
+    TestNet net;
+    const float nan = std::nanf(""), inf = INFINITY;
+    const auto refused = [](auto make, const char* option) {
+        INFO(option);
+        CHECK_THROWS_WITH(make(), Catch::Contains(option));
+    };
+    refused([&] { return ctnn::SGD(net, 0.1f, {.momentum = nan}); }, "momentum");
+    refused([&] { return ctnn::SGD(net, 0.1f, {.dampening = inf}); }, "dampening");
+    refused([&] { return ctnn::SGD(net, 0.1f, {.weight_decay = -1.0f}); }, "weight_decay");
+    refused([&] { return ctnn::SGD(net, nan); }, "learning rate");
+    refused([&] { return ctnn::Adam(net, 1e-3f, {.beta1 = nan}); }, "beta1");
+    refused([&] { return ctnn::Adam(net, 1e-3f, {.beta2 = 1.0f}); }, "beta2");
+    refused([&] { return ctnn::AdamW(net, 1e-3f, {.eps = inf}); }, "eps");
+    refused([&] { return ctnn::AdamW(net, 1e-3f, {.weight_decay = nan}); }, "weight_decay");
+    CHECK_NOTHROW(ctnn::SGD(net, 0.1f, {.momentum = 0.9f, .dampening = 0.1f, .weight_decay = 1e-4f}));
+}
+
 TEST_CASE("losses match PyTorch's values and gradients", "[train][loss]") {
     const json& L = reference()["losses"];
     for (const char* name : {"ce_0.0", "ce_0.1", "ce_big"}) {

@@ -174,10 +174,10 @@ struct conv_s1 {
                 std::memcpy(xc + k * Ncpad + oh * OW, xp + boff[k] + oh * Wp, OW * sizeof(float));
     }
 
+    template <class Pool>  // the fused pool's output, by the MaxPool layer's own rule
+    static constexpr std::size_t out_h = Pool::K == 1 ? OH : MaxPool<Pool::K, Pool::S>::output(chw(Co, OH, OW)).d[1];
     template <class Pool>
-    static constexpr std::size_t out_h = Pool::K == 1 ? OH : (OH - Pool::K) / Pool::S + 1;
-    template <class Pool>
-    static constexpr std::size_t out_w = Pool::K == 1 ? OW : (OW - Pool::K) / Pool::S + 1;
+    static constexpr std::size_t out_w = Pool::K == 1 ? OW : MaxPool<Pool::K, Pool::S>::output(chw(Co, OH, OW)).d[2];
 
     /// y [n, Co, ...] for the samples [b, e) of x, with activation Act and pool Pool.
     /// With max_pool_saving, saved [n, Co, PH, PW] gets the index of each window's maximum.

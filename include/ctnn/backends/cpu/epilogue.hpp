@@ -162,7 +162,8 @@ inline void unpool2x2_relu(const float* y, const float* g, const float* sv, floa
                 const __m512 yv = _mm512_maskz_loadu_ps(m, y + j), gv = _mm512_maskz_loadu_ps(m, g + j);
                 const __m512 code = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, sv + j),
                                                   _mm512_add_ps(_mm512_set1_ps(float(2 * ph * OW + 2 * pw)), iota2));
-                const __m512 dv = _mm512_add_ps(_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(yv, zero, _CMP_NLE_UQ), gv), zero);
+                using Vz = simd::vec;  // ReLU's own gradient rule (layers/relu.hpp), then + 0: -0 becomes +0
+                const __m512 dv = _mm512_add_ps(__m512(ReLU::df<Vz>(typename Vz::type(yv), typename Vz::type(yv), typename Vz::type(gv))), zero);
                 const auto at = [&](float c) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(code, _mm512_set1_ps(c), _CMP_EQ_OQ), dv); };
                 const __m512 e0 = at(0.0f), o0 = at(1.0f), e1 = at(float(OW)), o1 = at(float(OW + 1));
                 float* r0 = d + 2 * ph * OW + 2 * pw;
@@ -178,7 +179,7 @@ inline void unpool2x2_relu(const float* y, const float* g, const float* sv, floa
     std::fill(d, d + OH * OW, 0.0f);
     for (std::size_t j = 0; j < PH * PW; ++j) {
         // branch-free: the sign of the output is data, a branch on it mispredicts half the time
-        const float v = !(y[j] <= 0.0f) ? g[j] : 0.0f;
+        const float v = ReLU::df<simd::scalar>(y[j], y[j], g[j]);
         d[static_cast<std::uint32_t>(sv[j])] = 0.0f + v;  // windows do not overlap: one write each
     }
 }
