@@ -20,13 +20,11 @@
 #include <type_traits>
 #include <utility>
 
-#ifndef CTNN_NO_HANA
 #include <boost/hana/at.hpp>
 #include <boost/hana/for_each.hpp>
 #include <boost/hana/range.hpp>
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
-#endif
 
 #include "backend.hpp"
 #include "layer.hpp"
@@ -40,16 +38,9 @@ namespace detail {
 /// Calls f.template operator()<I>() for I = 0 .. N-1, in order.
 template <std::size_t N, class F>
 constexpr void for_each_index(F&& f) {
-#ifdef CTNN_NO_HANA
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (f.template operator()<I>(), ...); }(std::make_index_sequence<N>{});
-#else
     boost::hana::for_each(boost::hana::make_range(boost::hana::size_c<0>, boost::hana::size_c<N>),
                           [&](auto i) { f.template operator()<decltype(i)::value>(); });
-#endif
 }
-template <std::size_t I, class... Ts> struct nth;
-template <std::size_t I, class T, class... Ts> struct nth<I, T, Ts...> : nth<I - 1, Ts...> {};
-template <class T, class... Ts> struct nth<0, T, Ts...> { using type = T; };
 /// The same for I = N-1 .. 0.
 template <std::size_t N, class F>
 constexpr void for_each_index_reverse(F&& f) {
@@ -63,18 +54,11 @@ struct plan;
 template <std::size_t... D, class... Ls>
 struct plan<Shape<D...>, Ls...> {
     static constexpr std::size_t depth = sizeof...(Ls);
-#ifndef CTNN_NO_HANA
     static constexpr auto layer_list = boost::hana::tuple_t<Ls...>;
-#endif
 
     /// The I-th layer type (0-based, Input not counted: PyTorch's nn.Sequential index).
-#ifdef CTNN_NO_HANA
-    template <std::size_t I>
-    using layer_type = typename detail::nth<I, Ls...>::type;
-#else
     template <std::size_t I>
     using layer_type = typename decltype(+boost::hana::at_c<I>(layer_list))::type;
-#endif
 
     /// shapes[I]: the shape entering layer I (shapes[depth] is the output). Computed through
     /// every layer even after a failed check (output() never overflows), so that one mistake
