@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ctnn/io.hpp>
@@ -158,6 +160,44 @@ TEST_CASE("save then load is exact, atomic and writes PyTorch's dtypes", "[safet
     fs::create_directory(dir / "taken.safetensors");  // rename onto a directory fails
     CHECK_THROWS_AS(save_safetensors(a, (dir / "taken.safetensors").string()), ctnn::error);
     CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 2);  // no temporaries
+    fs::remove_all(dir);
+}
+
+TEST_CASE("the atomic writer: concurrent saves to one path, and a symlink where its file goes", "[safetensors][atomic]") {
+    const fs::path dir = temp_dir("atomic");
+    const std::string path = (dir / "net.safetensors").string();
+    RefNet a(1), b(2);
+    randomize(b, 3);
+    b.for_each_tensor([](const std::string& name, const tensor_desc&, float* d, tensor_kind) {
+        if (name.ends_with("num_batches_tracked")) *d = 7.0f;  // a counter: an integer in the file
+    });
+    // two threads saving different nets to the same path: every save succeeds, the file is
+    // always one whole net, and no temporary file is left
+    std::atomic<int> failures{0};
+    const auto saver = [&](const RefNet& net) {
+        for (int i = 0; i < 30; ++i) try {
+                save_safetensors(net, path);
+            } catch (const ctnn::error&) {
+                ++failures;
+            }
+    };
+    std::thread t1(saver, std::cref(a)), t2(saver, std::cref(b));
+    t1.join();
+    t2.join();
+    CHECK(failures == 0);
+    RefNet c(9);
+    load_safetensors(c, path);
+    CHECK((snapshot(c) == snapshot(a) || snapshot(c) == snapshot(b)));
+    CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator{}) == 1);
+    // a symlink at the target is replaced, not written through: its target keeps its bytes
+    const fs::path victim = dir / "victim.txt";
+    { std::ofstream(victim) << "keep me"; }
+    fs::remove(path);
+    fs::create_symlink(victim, path);
+    save_safetensors(a, path);
+    CHECK(!fs::is_symlink(path));
+    std::ifstream v(victim);
+    CHECK(std::string(std::istreambuf_iterator<char>(v), {}) == "keep me");
     fs::remove_all(dir);
 }
 

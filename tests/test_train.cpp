@@ -14,6 +14,8 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
+#include <atomic>
 #include <vector>
 
 namespace {
@@ -402,6 +404,41 @@ TEST_CASE("training is reproducible, and resuming from a checkpoint is bit-ident
     CHECK(h.size() == 1);
     CHECK(h[0].epoch == 2);
     CHECK(std::vector<float>(net.params().begin(), net.params().end()) == a);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("checkpoint saves: concurrent saves to one path, and a symlink planted at a temporary name", "[train][checkpoint][atomic]") {
+    const std::string dir = temp_dir("atomic"), path = dir + "/a.ckpt";
+    DropNet a(1), b(2);
+    ctnn::SGD oa(a, 0.1f), ob(b, 0.1f);
+    // the temporary name a checkpoint save used to take (path.tmp-<pid>, opened without O_EXCL):
+    // a symlink there must not be followed
+    const std::string victim = dir + "/victim.txt";
+    { std::ofstream(victim) << "keep me"; }
+    std::filesystem::create_symlink(victim, path + ".tmp-" + std::to_string(::getpid()));
+    std::atomic<int> failures{0};
+    const auto saver = [&](DropNet& net, ctnn::SGD<DropNet>& opt) {
+        for (int i = 0; i < 30; ++i) try {
+                ctnn::save_checkpoint(path, net, opt, {.epoch = 1});
+            } catch (const ctnn::error&) {
+                ++failures;
+            }
+    };
+    std::thread t1(saver, std::ref(a), std::ref(oa)), t2(saver, std::ref(b), std::ref(ob));
+    t1.join();
+    t2.join();
+    CHECK(failures == 0);
+    std::ifstream v(victim);
+    CHECK(std::string(std::istreambuf_iterator<char>(v), {}) == "keep me");
+    DropNet c(3);
+    ctnn::SGD oc(c, 0.1f);
+    CHECK_NOTHROW(ctnn::load_checkpoint(path, c, oc));  // a whole checkpoint, of one of the two
+    const std::vector<float> pc(c.params().begin(), c.params().end());
+    CHECK((pc == std::vector<float>(a.params().begin(), a.params().end()) ||
+           pc == std::vector<float>(b.params().begin(), b.params().end())));
+    std::size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) files += e.path().filename().string().find("ctnn-tmp") != std::string::npos;
+    CHECK(files == 0);  // no temporary left behind
     std::filesystem::remove_all(dir);
 }
 

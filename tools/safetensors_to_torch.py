@@ -38,20 +38,14 @@ def _batch_norm(hp, in_shape):
     return (nn.BatchNorm2d if len(in_shape) == 3 else nn.BatchNorm1d)(**hp)
 
 
-# kind -> factory(hyper-parameters, input shape); the hyper-parameters are the module's arguments
+# kind -> factory(hyper-parameters, input shape), for the kinds whose torch.nn module has another
+# name; any other kind that names a torch.nn module (Linear, ReLU, Dropout, LeakyReLU, Softmax, ...)
+# is that module, with the layer's hyper-parameters as its arguments
 MODULES = {
     "Conv": lambda hp, s: nn.Conv2d(**hp),
-    "Linear": lambda hp, s: nn.Linear(**hp),
     "BatchNorm": _batch_norm,
     "MaxPool": lambda hp, s: nn.MaxPool2d(**hp),
     "AvgPool": lambda hp, s: nn.AvgPool2d(**hp),
-    "LeakyReLU": lambda hp, s: nn.LeakyReLU(**hp),
-    "Dropout": lambda hp, s: nn.Dropout(**hp),
-    "ReLU": lambda hp, s: nn.ReLU(),
-    "Sigmoid": lambda hp, s: nn.Sigmoid(),
-    "Tanh": lambda hp, s: nn.Tanh(),
-    "Flatten": lambda hp, s: nn.Flatten(),
-    "Softmax": lambda hp, s: nn.Softmax(**hp),
     "GlobalAvgPool": _global_avg_pool,
 }
 
@@ -67,6 +61,8 @@ def load_modules(path):
 def module_for(layer):
     """The PyTorch module equivalent to one ctnn layer, from its description."""
     factory = MODULES.get(layer["kind"])
+    if factory is None and isinstance(getattr(nn, layer["kind"], None), type):
+        factory = lambda hp, s, cls=getattr(nn, layer["kind"]): cls(**hp)
     if factory is None:
         raise ValueError(f"no PyTorch module known for the ctnn layer kind {layer['kind']!r} ({layer['name']}); "
                          "give one with --modules")
