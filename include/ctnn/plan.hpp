@@ -146,13 +146,11 @@ public:
                                                                  std::type_identity<no_layer>>::type>;
     /// The first layer no kernel of B (or its fallbacks) runs (depth: none; diagnostics.hpp).
     template <class B>
-    static constexpr std::size_t first_unsupported = [] {
+    static constexpr std::size_t first_unsupported = []<std::size_t... I>(std::index_sequence<I...>) {
         std::size_t bad = depth;
-        detail::for_each_index<depth>([&]<std::size_t I>() {
-            if (bad == depth && !kernel_exists<layer_type<I>, shape_at<I>, B>()) bad = I;
-        });
+        ((bad = bad == depth && !kernel_exists<layer_type<I>, shape_at<I>, B>() ? I : bad), ...);
         return bad;
-    }();
+    }(std::make_index_sequence<depth>{});
     /// Whether the net runs on B: its shapes are right and every layer has a kernel there.
     template <class B>
     static constexpr bool runs_on = ok && first_unsupported<B> == depth;

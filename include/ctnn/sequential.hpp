@@ -242,7 +242,7 @@ public:
     }
 
 private:
-    /// Two tiles of the largest activation: a host inference's activations in flight.
+    /// One tile of the largest activation; a host inference keeps two (ping, pong) per thread.
     static constexpr std::size_t tile_floats = align_floats(inference_tile * max_activation);
 
     template <class Backend>

@@ -57,7 +57,8 @@ private:
         task_scratch s = carve(a, part, wdx);
         const bool dyb_dw = part && dw_dot && !compact_dw;  // the dW sums read dyb
         for (std::size_t n = r.begin; n < r.end; ++n) {
-            const float* dy = Pooled ? pooled_dy(a, n, s, part) : a.dy + n * Co * OH * OW;
+            const float* dy = a.dy + n * Co * OH * OW;
+            if constexpr (Pooled) dy = pooled_dy(a, n, s, part);  // (instantiated only for pooled groups)
             const float* xn = a.x + n * Ci * H * Wd;
             // (dY's finiteness, checked once for both Winograd paths)
             [[maybe_unused]] const bool dy_finite =
