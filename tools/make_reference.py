@@ -172,6 +172,48 @@ def tie_input(g, shape):
     return vals[torch.randint(0, len(vals), shape, generator=g)]
 
 
+class SqueezeExcitation(nn.Module):
+    """torchvision.ops.SqueezeExcitation (torchvision is not in Debian's PyTorch): the same tensor
+    names (fc1, fc2: 1x1 Conv2d, PyTorch's default initialisation) and computation."""
+
+    def __init__(self, input_channels, squeeze_channels, activation=nn.ReLU, scale_activation=nn.Sigmoid):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(input_channels, squeeze_channels, 1)
+        self.fc2 = nn.Conv2d(squeeze_channels, input_channels, 1)
+        self.activation = activation()
+        self.scale_activation = scale_activation()
+
+    def forward(self, x):
+        return self.scale_activation(self.fc2(self.activation(self.fc1(self.avgpool(x))))) * x
+
+
+def se_wide(c, sq, act, gate, fc2_scale):
+    """A SqueezeExcitation whose fc2 weights are fc2_scale times the default, so the gate's input
+    spreads over a few units (Hardsigmoid: both saturated ends and the slope are reached)."""
+    m = SqueezeExcitation(c, sq, act, gate)
+    with torch.no_grad():
+        m.fc2.weight.mul_(fc2_scale)
+    return m
+
+
+class Residual(nn.Module):
+    """ctnn::Residual<Body, Shortcut>: body(x) + shortcut(x), attributes `body` and `shortcut`."""
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut if shortcut is not None else nn.Identity()
+
+    def forward(self, x):
+        return self.body(x) + self.shortcut(x)
+
+
+class Concat(nn.ModuleList):
+    """ctnn::Concat<B...>: the branches' outputs concatenated along dim 1; branch j is "j"."""
+    def forward(self, x):
+        return torch.cat([b(x) for b in self], dim=1)
+
+
 def main():
     C = nn.Conv2d
     # Conv: stride 1/2/3, padding 0/1/2, kernel 1/2/3/5, non-square, batch 1 and 7, odd channels.
@@ -186,6 +228,15 @@ def main():
     case("conv_c3o4_k3_s3_p1_10x7_n7", lambda: C(3, 4, 3, 3, 1), (3, 10, 7), 7)
     case("conv_c3o5_k2_s2_p1_7x11_n7", lambda: C(3, 5, 2, 2, 1), (3, 7, 11), 7)
     case("conv_c1o3_k5_s1_p2_5x5_n1", lambda: C(1, 3, 5, 1, 2), (1, 5, 5), 1)
+    # Conv with dilation and groups (depthwise: groups == in == out; with a channel multiplier: out = 2 in)
+    case("conv_c4o6_k3_s1_p2_d2_9x11_n7", lambda: C(4, 6, 3, 1, 2, dilation=2), (4, 9, 11), 7)
+    case("conv_c4o6_k3_s2_p1_g2_9x11_n1", lambda: C(4, 6, 3, 2, 1, groups=2), (4, 9, 11), 1)
+    case("conv_c6o9_k3_s1_p1_g3_7x10_n7", lambda: C(6, 9, 3, 1, 1, groups=3), (6, 7, 10), 7)
+    case("conv_c5o5_k3_s1_p1_g5_9x11_n7", lambda: C(5, 5, 3, 1, 1, groups=5), (5, 9, 11), 7)
+    case("conv_c5o5_k3_s2_p1_g5_9x11_n1", lambda: C(5, 5, 3, 2, 1, groups=5), (5, 9, 11), 1)
+    case("conv_c5o5_k5_s2_p2_g5_11x9_n7", lambda: C(5, 5, 5, 2, 2, groups=5), (5, 11, 9), 7)
+    case("conv_c3o6_k3_s1_p1_g3_8x9_n7", lambda: C(3, 6, 3, 1, 1, groups=3), (3, 8, 9), 7)
+    case("conv_c6o4_k3_s2_p3_d2_g2_13x11_n7", lambda: C(6, 4, 3, 2, 3, dilation=2, groups=2), (6, 13, 11), 7)
     # Linear
     case("linear_37_13_n7", lambda: nn.Linear(37, 13), (37,), 7)
     case("linear_20_7_n1", lambda: nn.Linear(20, 7), (20,), 1)
@@ -204,6 +255,40 @@ def main():
     case("sigmoid_19_n1", nn.Sigmoid, (19,), 1)
     case("tanh_3x5x7_n7", nn.Tanh, (3, 5, 7), 7, x_scale=2.0)
     case("tanh_19_n1", nn.Tanh, (19,), 1)
+    # GELU, SiLU, Hardswish, Hardsigmoid on a map and flat; inputs wide enough to pass the kinks at
+    # +-3, with some exactly at -3 and 3 (where PyTorch's gradient conventions matter).
+    def with_kinks(name, shape, scale):
+        g = gen_for(name + "_x")
+        x = randn(g, *shape, scale=scale)
+        x.view(-1)[torch.randperm(x.numel(), generator=g)[:8]] = torch.tensor([-3.0, 3.0]).repeat(4)
+        return x
+    class ScalarLoop(nn.Module):
+        """m on a strided view of x: PyTorch's CPU kernels then take their scalar loop, PyTorch's
+        definition of the op (1.13's vectorized Hardswish backward deviates from it at x = 3 and NaN)."""
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            return self.m(torch.stack([x, x], dim=-1)[..., 0])
+    hardswish = lambda: ScalarLoop(nn.Hardswish())
+    for act, nm, sc in ((nn.GELU, "gelu", 3.0), (nn.SiLU, "silu", 4.0), (hardswish, "hardswish", 3.0),
+                        (nn.Hardsigmoid, "hardsigmoid", 3.0)):
+        case(nm + "_3x5x7_n7", act, (3, 5, 7), 7, x=with_kinks(nm + "_3x5x7_n7", (7, 3, 5, 7), sc))
+        case(nm + "_19_n1", act, (19,), 1, x=with_kinks(nm + "_19_n1", (1, 19), sc))
+    g = gen_for("special2")
+    special2 = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 3.0, -3.0])
+    for act, nm in ((nn.GELU, "gelu"), (nn.SiLU, "silu"), (hardswish, "hardswish"), (nn.Hardsigmoid, "hardsigmoid")):
+        xs = randn(g, 2, 19, scale=3.0)
+        xs.view(-1)[torch.randperm(38, generator=g)[:14]] = special2.repeat(2)
+        case(nm + "_special_19_n2", act, (19,), 2, x=xs)  # NaN, +-inf, +-0, +-3 among the inputs
+    # Upsample (nearest), odd sizes
+    case("upsample_s2_3x5x7_n7", lambda: nn.Upsample(scale_factor=2), (3, 5, 7), 7)
+    case("upsample_s3_2x3x5_n1", lambda: nn.Upsample(scale_factor=3), (2, 3, 5), 1)
+    case("upsample_s3_1x1x1_n7", lambda: nn.Upsample(scale_factor=3), (1, 1, 1), 7)
+    case("net_act2_upsample_n5", lambda: nn.Sequential(
+        C(3, 4, 3, 1, 1), nn.Hardswish(), nn.Upsample(scale_factor=2), C(4, 2, 3, 1, 1), nn.GELU(),
+        nn.Flatten(), nn.Linear(2 * 16 * 16, 3), nn.SiLU()), (3, 8, 8), 5, x_scale=2.0)
     # Pooling (no padding, floor mode), non-square, strides below, equal to and above the window.
     case("maxpool_k2_s2_3x7x11_n7", lambda: nn.MaxPool2d(2, 2), (3, 7, 11), 7)
     case("maxpool_k3_s1_3x7x11_n1", lambda: nn.MaxPool2d(3, 1), (3, 7, 11), 1)
@@ -242,6 +327,29 @@ def main():
     xs[2, 5] = float("nan")                # NaN poisons its row
     case("softmax_special_10_n4", lambda: nn.Softmax(dim=1), (10,), 4, x=xs)
     case("softmax_6x5x7_n7", lambda: nn.Softmax(dim=1), (6, 5, 7), 7, x_scale=2.0)
+    # ConvTranspose: stride 1/2/3, padding (also above the kernel), output_padding, kernel 1/2/3/4,
+    # stride above the kernel (output pixels no tap reaches: bias only), a 1x1 input, batch 1 and 7.
+    T = nn.ConvTranspose2d
+    case("convt_c3o5_k3_s1_p1_7x11_n7", lambda: T(3, 5, 3, 1, 1), (3, 7, 11), 7)
+    case("convt_c5o4_k3_s2_p1_op1_5x6_n1", lambda: T(5, 4, 3, 2, 1, 1), (5, 5, 6), 1)
+    case("convt_c4o6_k4_s2_p1_5x7_n7", lambda: T(4, 6, 4, 2, 1), (4, 5, 7), 7)
+    case("convt_c3o4_k2_s2_p0_6x5_n7", lambda: T(3, 4, 2, 2, 0), (3, 6, 5), 7)
+    case("convt_c2o3_k3_s3_p0_op2_4x5_n7", lambda: T(2, 3, 3, 3, 0, 2), (2, 4, 5), 7)
+    case("convt_c3o5_k4_s3_p2_op1_4x6_n1", lambda: T(3, 5, 4, 3, 2, 1), (3, 4, 6), 1)
+    case("convt_c1o3_k2_s3_p0_3x4_n7", lambda: T(1, 3, 2, 3, 0), (1, 3, 4), 7)
+    case("convt_c13o5_k1_s1_p0_7x11_n7", lambda: T(13, 5, 1, 1, 0), (13, 7, 11), 7)
+    case("convt_c2o3_k2_s3_p3_5x5_n7", lambda: T(2, 3, 2, 3, 3), (2, 5, 5), 7)
+    case("convt_c3o2_k3_s2_p1_op1_1x1_n7", lambda: T(3, 2, 3, 2, 1, 1), (3, 1, 1), 7)
+    # SqueezeExcitation (torchvision's): ReLU / Sigmoid and ReLU / Hardsigmoid (MobileNetV3's);
+    # inputs off-centre so the squeezed means are not all near zero.
+    case("se_c6s3_relu_sigmoid_5x7_n7", lambda: SqueezeExcitation(6, 3), (6, 5, 7), 7, x_shift=0.5)
+    case("se_c5s2_relu_sigmoid_4x3_n1", lambda: SqueezeExcitation(5, 2), (5, 4, 3), 1, x_shift=-0.5)
+    case("se_c8s4_relu_hardsigmoid_5x6_n7", lambda: se_wide(8, 4, nn.ReLU, nn.Hardsigmoid, 12.0), (8, 5, 6), 7, x_scale=2.0, x_shift=1.0)
+    case("se_c4s2_relu_hardsigmoid_3x3_n1", lambda: SqueezeExcitation(4, 2, nn.ReLU, nn.Hardsigmoid), (4, 3, 3), 1, x_shift=0.5)
+    # An encoder-decoder with both: strided Conv down, the gate, ConvTranspose back up.
+    case("net_conv_se_convt_n3", lambda: nn.Sequential(
+        C(3, 8, 3, 2, 1), nn.ReLU(), SqueezeExcitation(8, 4, nn.ReLU, nn.Hardsigmoid),
+        T(8, 4, 4, 2, 1), nn.ReLU(), T(4, 2, 3, 2, 1, 1)), (3, 6, 7), 3)
     # Whole nets. The seed's CNN:
     case("net_seed_cnn_n5", lambda: nn.Sequential(
         C(3, 16, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
@@ -252,6 +360,18 @@ def main():
         C(3, 6, 3, 1, 1), nn.BatchNorm2d(6), nn.Tanh(), nn.AvgPool2d(2),
         nn.Flatten(), nn.Linear(6 * 6 * 5, 9), nn.BatchNorm1d(9), nn.Sigmoid(), nn.Linear(9, 4)),
         (3, 12, 10), 5, eval_too=True)
+    # Blocks: nested Sequential, Residual (identity and projection shortcut), Concat with an
+    # Identity branch, BatchNorm inside blocks (running statistics in training and inference)
+    case("net_blocks_n5", lambda: nn.Sequential(
+        C(3, 4, 3, 1, 1), nn.ReLU(),
+        Residual(nn.Sequential(C(4, 4, 3, 1, 1), nn.BatchNorm2d(4), nn.ReLU(), C(4, 4, 3, 1, 1))), nn.ReLU(),
+        Residual(nn.Sequential(C(4, 6, 3, 2, 1), nn.BatchNorm2d(6)), nn.Sequential(C(4, 6, 1, 2, 0), nn.BatchNorm2d(6))),
+        Concat([C(6, 2, 1, 1, 0), nn.Sequential(C(6, 3, 3, 1, 1), nn.Tanh()), nn.Identity()]), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(11 * 2 * 3, 5)), (3, 9, 11), 5, eval_too=True)
+    case("net_nested_chain_n3", lambda: nn.Sequential(
+        nn.Sequential(nn.Sequential(C(2, 3, 3, 1, 1), nn.Sigmoid()), nn.Flatten()),
+        Concat([nn.Linear(3 * 5 * 4, 4), nn.Sequential(nn.Linear(3 * 5 * 4, 3), nn.Tanh())]),
+        Residual(nn.Linear(7, 7)), nn.Linear(7, 2)), (2, 5, 4), 3)
 
     total = sum(SIZES.values())
     for k in sorted(SIZES):

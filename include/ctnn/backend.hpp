@@ -58,6 +58,10 @@ struct forward_args {
     // Where the storage gives each layer its own scratch (traits.scratch floats: the device
     // net), that scratch; null on the host, where kernels use their thread's scratch.
     float* scratch = nullptr;
+    // Inference: L's work(in, n) floats of workspace (layer.hpp; the calling thread's tile
+    // memory on the host), or null where L asks for none. Training: null (a block keeps its inner
+    // activations in saved).
+    float* work = nullptr;
     void* stream = nullptr;                  // the backend's queue (CUDA: the cudaStream_t), or null
     const std::uint64_t* seed = nullptr;     // device memory: this step's random seed (CUDA Dropout)
 };
@@ -72,7 +76,7 @@ struct backward_args {
     const float* params = nullptr;
     float* dparams = nullptr;        // gradient of params, same layout; null: frozen layer
     const float* buffers = nullptr;
-    const float* saved = nullptr;    // what forward kept
+    float* saved = nullptr;          // what forward kept (a block's backward also works in it)
     // dparams hold stale values to be overwritten, not added to (a training step's first
     // backward after zero_grad). Set only for kernels with traits.overwrites_dparams; others
     // are given zeroed dparams.

@@ -11,6 +11,7 @@
 //       float* dparams(std::size_t i) const;    // null for a layer without gradient
 //       const float* prepared(std::size_t i) const;   // layer i's prepared parameters, or null
 //       float* scratch(std::size_t i) const;    // layer i's own scratch, or null (host)
+//       float* work(std::size_t i) const;       // optional: layer i's inference workspace
 //       float* grad_buffer(int which) const;    // backward's two gradient buffers (0, 1)
 //       bool grads_stale() const;               // first backward since zero_grad: overwrite
 //       rng* gen() const; void* stream() const; const std::uint64_t* seed() const;
@@ -102,6 +103,7 @@ private:
         a.gen = m.gen();
         a.prepared = m.prepared(I);
         a.scratch = m.scratch(I);
+        if constexpr (!Training && requires { m.work(I); }) a.work = m.work(I);
         a.stream = m.stream();
         a.seed = m.seed();
         return a;

@@ -19,6 +19,17 @@
 //   trainable                 false for Frozen<L>: no gradient buffer, no optimizer state
 //   aliases_input             true when the output is the input's memory viewed in another shape
 //                             (Flatten): no kernel runs, and the gradient passes through as is
+//   work(dims in, n)          floats of per-call workspace an inference forward needs besides its
+//                             output, batch n (optional; 0: none; blocks keep their inner
+//                             activations there)
+//
+// A block (a layer made of layers: Chain, Residual, Concat) has no params()/buffers() of its own:
+// it names its children instead, and its tensors are theirs, under the children's names:
+//   for_each_child(dims in, f)  calls f.template operator()<Child>(std::string_view name, dims
+//                               child_in) for each child, in PyTorch's state_dict order; the
+//                               children's parameters (and buffers) are stored in that order
+// param_floats<L>, buffer_floats<L>, init_layer<L> and for_each_tensor_of<L> (below) see through
+// blocks; code that walks a net's tensors uses them, never L::params() directly.
 //
 // An element-wise activation also provides its math, once for every backend (math.hpp):
 //   CTNN_HD_TEMPLATE template <class M> static CTNN_HD typename M::type f(typename M::type x);
@@ -107,21 +118,34 @@ struct layer_base {
     static void init(dims, float*, float*, rng&) {}
 };
 
-/// The contract above, as a concept: Sequential accepts only types that satisfy it.
+/// What every layer and block has.
 template <class L>
-concept layer = requires(dims d, float* p, rng& g) {
+concept layer_common = requires(dims d) {
     { L::kind } -> std::convertible_to<std::string_view>;
     { L::name() } -> std::convertible_to<std::string>;
     { L::hparams() } -> std::same_as<hparam_list>;
     { L::check(d) } -> std::same_as<layer_check>;
     { L::output(d) } -> std::same_as<dims>;
-    { L::params(d) } -> std::same_as<tensor_list>;
-    { L::buffers(d) } -> std::same_as<tensor_list>;
     { L::saved(d, std::size_t{}) } -> std::same_as<std::size_t>;
     { L::trainable } -> std::convertible_to<bool>;
     { L::aliases_input } -> std::convertible_to<bool>;
+};
+
+/// A block: a layer made of layers (see the file comment), marked by a member type block_tag.
+template <class L>
+concept block = layer_common<L> && requires { typename L::block_tag; };
+
+/// A layer with tensors of its own.
+template <class L>
+concept leaf_layer = layer_common<L> && !requires { typename L::block_tag; } && requires(dims d, float* p, rng& g) {
+    { L::params(d) } -> std::same_as<tensor_list>;
+    { L::buffers(d) } -> std::same_as<tensor_list>;
     L::init(d, p, p, g);
 };
+
+/// The contract above, as a concept: Sequential accepts only types that satisfy it.
+template <class L>
+concept layer = leaf_layer<L> || block<L>;
 
 /// An element-wise activation: a parameter-free, shape-preserving layer with its math.
 template <class L>
@@ -130,6 +154,75 @@ concept activation = layer<L> && requires(float x) {
     { L::template df<scalar_math>(x, x, x) } -> std::same_as<float>;
     { L::grad_from_output } -> std::convertible_to<bool>;
 };
+
+/// Which block of a net a named tensor lives in.
+enum class tensor_kind { parameter, buffer };
+
+/// Floats of L's parameters and buffers on input `in` (a block: its children's).
+template <class L>
+constexpr std::size_t param_floats(dims in);
+template <class L>
+constexpr std::size_t buffer_floats(dims in);
+
+namespace detail {
+template <class L>
+constexpr std::size_t tensor_floats(dims in, tensor_kind k) {
+    if constexpr (block<L>) {
+        std::size_t s = 0;
+        L::for_each_child(in, [&]<class C>(std::string_view, dims cin) { s += tensor_floats<C>(cin, k); });
+        return s;
+    } else {
+        return (k == tensor_kind::parameter ? L::params(in) : L::buffers(in)).total();
+    }
+}
+}  // namespace detail
+
+template <class L>
+constexpr std::size_t param_floats(dims in) { return detail::tensor_floats<L>(in, tensor_kind::parameter); }
+template <class L>
+constexpr std::size_t buffer_floats(dims in) { return detail::tensor_floats<L>(in, tensor_kind::buffer); }
+
+/// L::work(in, n) where L has it, else 0.
+template <class L>
+constexpr std::size_t work_floats(dims in, std::size_t n) {
+    if constexpr (requires { { L::work(in, n) } -> std::convertible_to<std::size_t>; }) return L::work(in, n);
+    else return 0;
+}
+
+/// PyTorch's default initialisation of L's parameters p and buffers b (a block: each child's,
+/// in order, from one generator).
+template <class L>
+void init_layer(dims in, float* p, float* b, rng& g) {
+    if constexpr (block<L>) {
+        L::for_each_child(in, [&]<class C>(std::string_view, dims cin) {
+            init_layer<C>(cin, p, b, g);
+            p += param_floats<C>(cin);
+            b += buffer_floats<C>(cin);
+        });
+    } else {
+        L::init(in, p, b, g);
+    }
+}
+
+/// Calls f(name, desc, offset, kind) for every tensor of L on input `in`, in PyTorch's
+/// state_dict order: name is prefix + the tensor's name ("weight"; in a block "body.0.weight"),
+/// offset counts floats from L's first parameter (a parameter) or first buffer (a buffer).
+template <class L, class F>
+void for_each_tensor_of(dims in, const std::string& prefix, F&& f, std::size_t param_off = 0, std::size_t buffer_off = 0) {
+    if constexpr (block<L>) {
+        L::for_each_child(in, [&]<class C>(std::string_view name, dims cin) {
+            for_each_tensor_of<C>(cin, prefix + std::string(name) + ".", f, param_off, buffer_off);
+            param_off += param_floats<C>(cin);
+            buffer_off += buffer_floats<C>(cin);
+        });
+    } else {
+        const tensor_list p = L::params(in), b = L::buffers(in);
+        for (std::size_t t = 0; t < p.count; param_off += p.t[t].size(), ++t)
+            f(prefix + std::string(p.t[t].name), p.t[t], param_off, tensor_kind::parameter);
+        for (std::size_t t = 0; t < b.count; buffer_off += b.t[t].size(), ++t)
+            f(prefix + std::string(b.t[t].name), b.t[t], buffer_off, tensor_kind::buffer);
+    }
+}
 
 /// L itself, or the layer a Frozen<L> wraps (layers/frozen.hpp specializes it): the one place
 /// a wrapper is seen through, so kernels and fused groups match a frozen layer as its inner one.

@@ -96,9 +96,9 @@ public:
     }
 
     static constexpr std::array<std::size_t, depth> param_sizes =
-        per_layer([]<std::size_t I>() { return layer_type<I>::params(shapes[I]).total(); });
+        per_layer([]<std::size_t I>() { return param_floats<layer_type<I>>(shapes[I]); });
     static constexpr std::array<std::size_t, depth> buffer_sizes =
-        per_layer([]<std::size_t I>() { return layer_type<I>::buffers(shapes[I]).total(); });
+        per_layer([]<std::size_t I>() { return buffer_floats<layer_type<I>>(shapes[I]); });
     static constexpr std::array<bool, depth> trainable = [] {
         std::array<bool, depth> r{};
         detail::for_each_index<depth>([&]<std::size_t I>() { r[I] = layer_type<I>::trainable && param_sizes[I] > 0; });
@@ -127,6 +127,13 @@ public:
         for (const dims& s : shapes) m = std::max(m, s.size());
         return m;
     }();
+    /// Floats of inference workspace (layer.hpp: work) the most demanding layer asks for at
+    /// batch n: layers run one at a time, so they share it.
+    static constexpr std::size_t work_floats_at(std::size_t n) {
+        std::size_t m = 0;
+        detail::for_each_index<depth>([&]<std::size_t I>() { m = std::max(m, work_floats<layer_type<I>>(shapes[I], n)); });
+        return m;
+    }
     /// Host inference runs in tiles of this many samples (a ~256 KiB buffer per tile).
     static constexpr std::size_t inference_tile = std::clamp<std::size_t>(65536 / max_activation, 1, 64);
     /// Rough multiply-adds per sample (parameters times output positions, plus activations):

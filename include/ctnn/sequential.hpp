@@ -39,9 +39,6 @@
 
 namespace ctnn {
 
-/// Which block a named tensor lives in.
-enum class tensor_kind { parameter, buffer };
-
 namespace detail {
 template <class... Ts> inline constexpr bool first_is_input = false;
 template <class T, class... Ts> inline constexpr bool first_is_input<T, Ts...> = is_input<T>;
@@ -120,7 +117,7 @@ public:
     void reset_parameters(std::uint64_t seed) {
         rng g(seed);
         detail::for_each_index<depth>([&]<std::size_t I>() {
-            layer_type<I>::init(shapes[I], params_.data() + param_offset[I], buffers_.data() + buffer_offset[I], g);
+            init_layer<layer_type<I>>(shapes[I], params_.data() + param_offset[I], buffers_.data() + buffer_offset[I], g);
         });
     }
 
@@ -148,10 +145,11 @@ public:
             const std::size_t tasks = tasks_for(batch, double(batch) * double(work_per_sample));
             parallel_for(tasks, [&](std::size_t t) {
                 const range r = split(batch, t, tasks);
-                float* ping = detail::tile_scratch(2 * tile_floats);
+                float* ping = detail::tile_scratch(tile_total);
                 for (std::size_t b0 = r.begin; b0 < r.end; b0 += inference_tile) {
                     const std::size_t n = std::min(inference_tile, r.end - b0);
-                    const inference_memory<Backend> m{this, in + b0 * input_size, out + b0 * output_size, ping, ping + tile_floats};
+                    const inference_memory<Backend> m{this, in + b0 * input_size, out + b0 * output_size, ping, ping + tile_floats,
+                                                      ping + 2 * tile_floats};
                     executor<plan_type, Backend>::template forward<false>(m, n);
                 }
             });
@@ -244,6 +242,8 @@ public:
 private:
     /// One tile of the largest activation; a host inference keeps two (ping, pong) per thread.
     static constexpr std::size_t tile_floats = align_floats(inference_tile * max_activation);
+    /// Besides them, the inference workspace of the most demanding layer (blocks: layer.hpp).
+    static constexpr std::size_t tile_total = 2 * tile_floats + align_floats(plan_type::work_floats_at(inference_tile));
 
     template <class Backend>
     static const char* backend_name() {
@@ -256,20 +256,18 @@ private:
     template <class Backend>
     static void reserve_host() {
         detail::reserve_scratch(plan_type::template scratch<Backend>,
-                                plan_type::template shared_scratch<Backend> * num_threads(), 2 * tile_floats);
+                                plan_type::template shared_scratch<Backend> * num_threads(), tile_total);
     }
 
     template <class Self, class F>
     static void visit_tensors(Self& self, F& f) {
         detail::for_each_index<depth>([&]<std::size_t I>() {
-            const tensor_list p = layer_type<I>::params(shapes[I]);
-            auto* d = self.params_.data() + param_offset[I];
-            for (std::size_t t = 0; t < p.count; d += p.t[t].size(), ++t)
-                f(std::to_string(I) + "." + std::string(p.t[t].name), p.t[t], d, tensor_kind::parameter);
-            const tensor_list b = layer_type<I>::buffers(shapes[I]);
-            d = self.buffers_.data() + buffer_offset[I];
-            for (std::size_t t = 0; t < b.count; d += b.t[t].size(), ++t)
-                f(std::to_string(I) + "." + std::string(b.t[t].name), b.t[t], d, tensor_kind::buffer);
+            auto* p = self.params_.data() + param_offset[I];
+            auto* b = self.buffers_.data() + buffer_offset[I];
+            for_each_tensor_of<layer_type<I>>(shapes[I], std::to_string(I) + ".",
+                                              [&](const std::string& name, const tensor_desc& d, std::size_t off, tensor_kind k) {
+                                                  f(name, d, (k == tensor_kind::parameter ? p : b) + off, k);
+                                              });
         });
     }
 
@@ -303,6 +301,7 @@ private:
         float* out;
         float* ping;
         float* pong;
+        float* work_;
         float* act(std::size_t k) const {
             switch (inference_slots<plan_type, Backend>::value[k]) {
             case slot::input: return const_cast<float*>(in);  // (never written: see inference_slots)
@@ -318,6 +317,7 @@ private:
         float* dparams(std::size_t) const { return nullptr; }
         const float* prepared(std::size_t i) const { return net->prepared_.template get<Backend>(i); }
         float* scratch(std::size_t) const { return nullptr; }
+        float* work(std::size_t) const { return work_; }
         float* grad_buffer(int) const { return nullptr; }
         bool grads_stale() const { return false; }
         rng* gen() const { return nullptr; }

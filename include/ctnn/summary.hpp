@@ -14,6 +14,24 @@ inline std::string with_commas(std::size_t v) {
     for (int i = int(s.size()) - 3; i > 0; i -= 3) s.insert(std::size_t(i), ",");
     return s;
 }
+/// A block's row shows its kind (its children follow); a layer's, its name.
+template <class L>
+std::string summary_name() {
+    if constexpr (block<L>) return std::string(L::trainable ? "" : "Frozen ") + std::string(L::kind);
+    else return L::name();
+}
+/// One row per child of block L (and theirs, indented): its path in the block, its name, its
+/// output shape and parameters.
+template <class L, class Row>
+void summary_children(const Row& row, dims in, const std::string& indent, const std::string& path) {
+    if constexpr (block<L>) {
+        L::for_each_child(in, [&]<class C>(std::string_view name, dims cin) {
+            const std::string p = path + std::string(name);
+            row("", indent + p + " " + summary_name<C>(), to_string(C::output(cin)), with_commas(param_floats<C>(cin)));
+            summary_children<C>(row, cin, indent + "  ", p + ".");
+        });
+    }
+}
 }  // namespace detail
 
 template <class Plan>
@@ -27,8 +45,9 @@ std::string summary_of() {
     o << rule << "\n";
     row("", "Input", to_string(Plan::shapes[0]), "0");
     detail::for_each_index<Plan::depth>([&]<std::size_t I>() {
-        row(std::to_string(I), Plan::template layer_type<I>::name(), to_string(Plan::shapes[I + 1]),
-            detail::with_commas(Plan::param_sizes[I]));
+        using L = typename Plan::template layer_type<I>;
+        row(std::to_string(I), detail::summary_name<L>(), to_string(Plan::shapes[I + 1]), detail::with_commas(Plan::param_sizes[I]));
+        detail::summary_children<L>(row, Plan::shapes[I], "  ", "");
     });
     o << rule << "\n";
     o << "Total params: " << detail::with_commas(Plan::param_count) << " (" << detail::with_commas(Plan::param_count * 4) << " bytes)\n";

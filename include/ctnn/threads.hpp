@@ -18,8 +18,10 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cerrno>
 #include <cstdint>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -34,6 +36,23 @@ namespace ctnn {
 namespace detail {
 
 inline constexpr std::size_t max_threads = 64;
+
+/// The thread count CTNN_NUM_THREADS asks for (`value`, unset or empty: `fallback`). Not a
+/// positive decimal integer, or out of long's range, throws ctnn::error; above max_threads it
+/// is clamped, and `note` (stderr for the pool) says so, since the user asked for something else.
+inline std::size_t threads_from_env(const char* value, std::size_t fallback, std::FILE* note) {
+    if (!value || !*value) return fallback;
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(value, &end, 10);
+    if (*end || v < 1 || errno == ERANGE || !(*value >= '0' && *value <= '9'))
+        throw error("ctnn: CTNN_NUM_THREADS='" + std::string(value) + "' is not a positive integer (1 to " +
+                    std::to_string(max_threads) + ")");
+    if (static_cast<unsigned long>(v) > max_threads && note)
+        std::fprintf(note, "ctnn: CTNN_NUM_THREADS=%ld is more than the %zu threads ctnn uses; using %zu\n", v, max_threads,
+                     max_threads);
+    return std::min<std::size_t>(static_cast<std::size_t>(v), max_threads);
+}
 
 struct scratch_arena {
     aligned_floats work, shared, tiles;
@@ -130,20 +149,18 @@ public:
 
 private:
     thread_pool() {
-        std::size_t n = std::max(1u, std::thread::hardware_concurrency());
-        if (const char* e = std::getenv("CTNN_NUM_THREADS"); e && *e) {
-            char* end = nullptr;
-            const long v = std::strtol(e, &end, 10);
-            if (*end || v < 1) throw error("ctnn: CTNN_NUM_THREADS='" + std::string(e) + "' is not a positive integer");
-            n = static_cast<std::size_t>(v);
-        }
-        n_ = std::clamp<std::size_t>(n, 1, max_threads);
+        const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+        n_ = std::clamp<std::size_t>(threads_from_env(std::getenv("CTNN_NUM_THREADS"), cores, stderr), 1, max_threads);
         start_workers();
     }
     void start_workers() {
         stop_.store(false, std::memory_order_relaxed);
         const std::uint64_t g = gen_.load(std::memory_order_acquire);  // read here, not in the thread:
+        started_.store(0, std::memory_order_relaxed);
         for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
+        // Each worker reserves its scratch when it starts: wait for that here, so that nothing a
+        // new worker allocates lands in a later forward (which promises no allocation).
+        while (started_.load(std::memory_order_acquire) + 1 < n_) std::this_thread::yield();
     }
     void stop_workers() {
         {
@@ -159,6 +176,7 @@ private:
         inside_parallel() = true;
         arena().work.reserve(reserved_work().load());
         arena().tiles.reserve(reserved_tiles().load());
+        started_.fetch_add(1, std::memory_order_release);
         for (;;) {
             // Spin briefly (a step's kernels come microseconds apart), then sleep on the condvar.
             // No lock on the way to a job: a job that came through a mutex the caller still held
@@ -207,6 +225,7 @@ private:
     std::mutex done_m_;
     std::condition_variable done_cv_;
     std::atomic<std::size_t> remaining_{0};
+    std::atomic<std::size_t> started_{0};  // workers that have reserved their scratch
 };
 
 /// Makes every thread's work scratch at least n floats and tiles at least t floats, and the

@@ -6,9 +6,12 @@
 #include "activations.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
+#include "conv_transpose.hpp"
 #include "linear.hpp"
 #include "pooling.hpp"
 #include "shape_ops.hpp"
+#include "squeeze_excite.hpp"
+#include "upsample.hpp"
 
 namespace ctnn {
 

@@ -1,5 +1,5 @@
-// Reference kernels: Flatten (a copy, run only where the output cannot alias the input), Dropout,
-// Softmax.
+// Reference kernels: Flatten and Identity (a copy, run only where the output cannot alias the
+// input), Dropout, Softmax.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -7,6 +7,7 @@
 #include "../../backend.hpp"
 #include "../../layers/dropout.hpp"
 #include "../../layers/flatten.hpp"
+#include "../../layers/identity.hpp"
 #include "../../layers/softmax.hpp"
 
 namespace ctnn {
@@ -20,6 +21,9 @@ struct kernel<Flatten, In, reference> : kernel_base {
         if (a.dx && a.dx != a.dy) std::copy(a.dy, a.dy + a.n * In::size, a.dx);
     }
 };
+
+template <class In>
+struct kernel<Identity, In, reference> : kernel<Flatten, In, reference> {};
 
 template <std::size_t Percent, class In>
 struct kernel<Dropout<Percent>, In, reference> : kernel_base {
