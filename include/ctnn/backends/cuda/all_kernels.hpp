@@ -13,6 +13,7 @@ namespace ctnn::cuda {
 struct backend {
     static constexpr std::string_view name = "cuda";
     using fallback = void;
+    static constexpr bool on_device = true;  // kernels take device memory (no host block kernels)
 };
 
 }  // namespace ctnn::cuda
