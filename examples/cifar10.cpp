@@ -10,6 +10,7 @@
 #include <ctnn/data.hpp>
 #include <ctnn/train.hpp>
 
+#include <cerrno>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -35,8 +36,10 @@ inline int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
         std::size_t epochs = 10;
         if (argc == 3) {
             char* end = nullptr;
+            errno = 0;
             const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0) throw ctnn::error(std::string("EPOCHS must be a positive integer, got '") + argv[2] + "'");
+            if (!end || *end || e <= 0 || errno == ERANGE)  // ERANGE: too large for a long, not LONG_MAX epochs
+                throw ctnn::error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
             epochs = static_cast<std::size_t>(e);
         }
         for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
@@ -61,8 +64,11 @@ inline int run(int argc, char** argv, std::ostream& out, std::ostream& err) {
         ctnn::fit(net, opt, ctnn::CrossEntropy{}, batches, &test, o);
         out << "test accuracy " << ctnn::evaluate(net, test) * 100.0 << "%\n";
         return 0;
-    } catch (const ctnn::error& e) {
+    } catch (const std::exception& e) {  // ctnn::error, or the standard library's
         err << "cifar10: " << e.what() << "\n";
+        return 1;
+    } catch (...) {
+        err << "cifar10: failed with an unknown exception\n";
         return 1;
     }
 }

@@ -54,4 +54,7 @@ int main(int argc, char** argv) try {
 } catch (const std::exception& e) {
     std::fprintf(stderr, "custom_layer: %s\n", e.what());
     return 1;
+} catch (...) {
+    std::fprintf(stderr, "custom_layer: failed with an unknown exception\n");
+    return 1;
 }

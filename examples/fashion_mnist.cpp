@@ -11,6 +11,7 @@
 #include <ctnn/data.hpp>
 #include <ctnn/train.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -35,8 +36,10 @@ int main(int argc, char** argv) {
         std::size_t epochs = 12;
         if (argc > 2) {
             char* end = nullptr;
+            errno = 0;
             const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0) throw ctnn::error(std::string("EPOCHS must be a positive integer, got '") + argv[2] + "'");
+            if (!end || *end || e <= 0 || errno == ERANGE)  // ERANGE: too large for a long, not LONG_MAX epochs
+                throw ctnn::error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
             epochs = static_cast<std::size_t>(e);
         }
         ctnn::data::dataset train = ctnn::data::load_mnist_dir(dir, true);
@@ -67,8 +70,11 @@ int main(int argc, char** argv) {
                   << "metrics written to " << o.metrics_csv << "\n"
                   << "checkpoint (weights and optimizer state) in " << o.checkpoint << "\n";
         return 0;
-    } catch (const ctnn::error& e) {
+    } catch (const std::exception& e) {  // ctnn::error, or the standard library's (filesystem_error: no cwd)
         std::cerr << "fashion_mnist: " << e.what() << "\n";
+        return 1;
+    } catch (...) {
+        std::cerr << "fashion_mnist: failed with an unknown exception\n";
         return 1;
     }
 }

@@ -4,7 +4,9 @@
 //   seed_forward [batch]        (default batch 4)
 #include <ctnn/ctnn.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <cstdlib>
 #include <vector>
 
@@ -20,9 +22,11 @@ using SeedNet = ctnn::Sequential<ctnn::Input<3, 32, 32>,
 static_assert(std::is_same_v<SeedNet::output_shape, ctnn::Shape<10>>);
 static_assert(SeedNet::param_count == 25'578);
 
-int main(int argc, char** argv) {
-    const long requested = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 4;
-    if (requested < 1 || requested > 4096) {
+int main(int argc, char** argv) try {
+    char* end = nullptr;
+    errno = 0;
+    const long requested = argc > 1 ? std::strtol(argv[1], &end, 10) : 4;
+    if (requested < 1 || requested > 4096 || errno == ERANGE || (end && *end)) {
         std::fprintf(stderr, "usage: %s [batch: 1..4096]\n", argv[0]);
         return 2;
     }
@@ -52,4 +56,10 @@ int main(int argc, char** argv) {
         std::printf("   -> class %zu\n", best);
     }
     return 0;
+} catch (const std::exception& e) {  // ctnn::error, or the standard library's (bad_alloc)
+    std::fprintf(stderr, "seed_forward: %s\n", e.what());
+    return 1;
+} catch (...) {
+    std::fprintf(stderr, "seed_forward: failed with an unknown exception\n");
+    return 1;
 }

@@ -15,6 +15,7 @@
 #include <ctnn/io.hpp>
 #include <ctnn/train.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -42,8 +43,10 @@ static_assert(HeadNet::grad_count == 64 * 5 + 5);
 
 static std::size_t positive_arg(const char* s, const char* what) {
     char* end = nullptr;
+    errno = 0;
     const long v = std::strtol(s, &end, 10);
-    if (!end || *end || v <= 0) throw error(std::string(what) + " must be a positive integer, got '" + s + "'");
+    if (!end || *end || v <= 0 || errno == ERANGE)  // ERANGE: too large for a long, not LONG_MAX
+        throw error(std::string(what) + " must be a positive integer that fits in a long, got '" + s + "'");
     return static_cast<std::size_t>(v);
 }
 
@@ -109,8 +112,11 @@ int main(int argc, char** argv) {
                   << HeadNet::grad_count << " trainable parameters (of " << HeadNet::param_count << ")\n"
                   << secs << " s in all\n";
         return 0;
-    } catch (const error& e) {
+    } catch (const std::exception& e) {  // ctnn::error, or the standard library's (filesystem_error: no cwd)
         std::cerr << "transfer_learning: " << e.what() << "\n";
+        return 1;
+    } catch (...) {
+        std::cerr << "transfer_learning: failed with an unknown exception\n";
         return 1;
     }
 }

@@ -360,14 +360,19 @@ TEST_CASE("hostile files fail cleanly without reading out of bounds", "[safetens
         expect_hostile(file_bytes("{\"__metadata__\":3}", 0), "must be an object of strings");
         expect_hostile(file_bytes("{" + tensor_json("", "F32", "[2]", "[0,8]") + "}", 8), "empty name");
     }
-    SECTION("a valid file with holes and padding is accepted") {
+    SECTION("a valid file padded with spaces is accepted; holes and trailing bytes are not") {
+        // The reference implementation requires the tensors to fill the data exactly (no hole, no
+        // byte after the last tensor), so a file cannot carry a second payload.
         const auto f = safetensors::file::from_bytes(
-            file_bytes("{" + tensor_json("b", "BF16", "[]", "[10,12]") + "," + ok + ",\"__metadata__\":{\"k\":\"v\"}}   ", 16),
+            file_bytes("{" + tensor_json("b", "BF16", "[]", "[8,10]") + "," + ok + ",\"__metadata__\":{\"k\":\"v\"}}   ", 10),
             "fine");
         CHECK(f.tensors().size() == 2);
         CHECK(f.find("b")->numel() == 1);
         CHECK(f.metadata().at("k") == "v");
         CHECK(f.to_floats(*f.find("a")).size() == 2);
+        expect_hostile(file_bytes("{" + tensor_json("b", "BF16", "[]", "[10,12]") + "," + ok + "}", 12),
+                       "bytes [8, 10) of the data belong to no tensor");
+        expect_hostile(file_bytes("{" + ok + "}", 16), "8 bytes after the last tensor's data");
     }
 }
 

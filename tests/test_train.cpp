@@ -577,3 +577,12 @@ TEST_CASE("the CIFAR-10 example trains from a directory of binary batches and ex
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the examples refuse an EPOCHS too large for a long instead of running 2^63-1 epochs", "[train][example]") {
+    std::ostringstream out, err;
+    char* argv[] = {const_cast<char*>("cifar10"), const_cast<char*>("/nonexistent/cifar"),
+                    const_cast<char*>("99999999999999999999")};
+    CHECK(cifar10_example::run(3, argv, out, err) == 1);
+    CHECK(err.str().find("EPOCHS must be a positive integer that fits in a long, got '99999999999999999999'") !=
+          std::string::npos);
+}

@@ -134,8 +134,10 @@ public:
         detail::for_each_index<depth>([&]<std::size_t I>() { m = std::max(m, work_floats<layer_type<I>>(shapes[I], n)); });
         return m;
     }
-    /// Host inference runs in tiles of this many samples (a ~256 KiB buffer per tile).
-    static constexpr std::size_t inference_tile = std::clamp<std::size_t>(65536 / max_activation, 1, 64);
+    /// Host inference runs in tiles of this many samples (a ~256 KiB buffer per tile), counting
+    /// the activations inside blocks (their work holds two of the largest).
+    static constexpr std::size_t inference_tile =
+        std::clamp<std::size_t>(65536 / std::max(max_activation, work_floats_at(1) / 2), 1, 64);
     /// Rough multiply-adds per sample (parameters times output positions, plus activations):
     /// decides how many threads an inference batch is worth.
     static constexpr std::size_t work_per_sample = [] {

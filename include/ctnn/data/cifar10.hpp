@@ -17,12 +17,21 @@ namespace ctnn::data {
 
 inline constexpr std::size_t cifar10_image_bytes = 3 * 32 * 32;
 inline constexpr std::size_t cifar10_record_bytes = 1 + cifar10_image_bytes;  // 3073
+/// A file with more records than this is refused: the whole data set has 60000 (a batch file
+/// 10000), and CIFAR-10 has no header to bound a gzip file's content, so without a cap a 1.5 MB
+/// gzip file of 1.6 GB of records would load as 6.4 GB of floats.
+inline constexpr std::size_t cifar10_max_records = 60000;
 
 /// CIFAR-10 class names, by label.
 inline constexpr const char* cifar10_classes[10] = {"airplane", "automobile", "bird",  "cat",  "deer",
                                                     "dog",      "frog",       "horse", "ship", "truck"};
 
 namespace detail {
+
+[[noreturn]] inline void too_many_records(const byte_source& src) {
+    src.fail("more than " + std::to_string(cifar10_max_records) + " records of 3073 bytes (the whole CIFAR-10 data set has " +
+             std::to_string(cifar10_max_records) + "); refused as not a CIFAR-10 batch (cifar10_max_records)");
+}
 
 /// Appends the records of one CIFAR-10 binary file to d (which must be 3x32x32, 10 classes).
 inline void append_cifar10(dataset& d, const std::string& path) {
@@ -35,6 +44,7 @@ inline void append_cifar10(dataset& d, const std::string& path) {
                      std::to_string(rec) + "-byte CIFAR-10 record (1 label byte + 3x32x32 pixels); "
                      "the file is truncated or not a CIFAR-10 binary batch");
         const std::uint64_t records = src.file_size() / rec;
+        if (records > cifar10_max_records) too_many_records(src);
         d.images.reserve(d.images.size() + static_cast<std::size_t>(records * cifar10_image_bytes));
         d.labels.reserve(d.labels.size() + static_cast<std::size_t>(records));
     }
@@ -44,6 +54,7 @@ inline void append_cifar10(dataset& d, const std::string& path) {
     for (;; ++n) {
         const std::size_t got = src.read(buf.data(), buf.size());
         if (got == 0) break;
+        if (n == cifar10_max_records) too_many_records(src);  // stops inflating a gzip bomb here
         if (got < buf.size())
             src.fail("size " + std::to_string(n * rec + got) + " bytes (uncompressed) is not a multiple of the " +
                      std::to_string(rec) + "-byte CIFAR-10 record; the last record has only " +
@@ -73,9 +84,11 @@ inline dataset empty_cifar10() {
 
 /// One CIFAR-10 binary batch file (any number of 3073-byte records).
 inline dataset load_cifar10_file(const std::string& path) {
-    dataset d = detail::empty_cifar10();
-    detail::append_cifar10(d, path);
-    return d;
+    return detail::naming_memory_failures(path, [&] {
+        dataset d = detail::empty_cifar10();
+        detail::append_cifar10(d, path);
+        return d;
+    });
 }
 
 /// A CIFAR-10 binary directory: data_batch_1.bin ... data_batch_5.bin (train = true, 50000
@@ -83,20 +96,22 @@ inline dataset load_cifar10_file(const std::string& path) {
 /// subdirectory (the layout of the official archive), that subdirectory is used.
 inline dataset load_cifar10_dir(const std::string& dir, bool train) {
     namespace fs = std::filesystem;
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) throw error(dir + ": not a directory (expected CIFAR-10 binary batches)");
+    detail::require_directory(dir, "CIFAR-10 binary batches");
     fs::path base(dir);
     const char* probe = train ? "data_batch_1.bin" : "test_batch.bin";
-    if (!fs::exists(base / probe, ec) && fs::exists(base / "cifar-10-batches-bin" / probe, ec))
+    if (!detail::exists_or_fail((base / probe).string()) &&
+        detail::exists_or_fail((base / "cifar-10-batches-bin" / probe).string()))
         base /= "cifar-10-batches-bin";
     std::vector<std::string> files;
     if (train)
         for (int i = 1; i <= 5; ++i) files.push_back((base / ("data_batch_" + std::to_string(i) + ".bin")).string());
     else
         files.push_back((base / "test_batch.bin").string());
-    dataset d = detail::empty_cifar10();
-    for (const auto& f : files) detail::append_cifar10(d, f);
-    return d;
+    return detail::naming_memory_failures(dir, [&] {
+        dataset d = detail::empty_cifar10();
+        for (const auto& f : files) detail::append_cifar10(d, f);
+        return d;
+    });
 }
 
 }  // namespace ctnn::data

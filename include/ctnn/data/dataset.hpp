@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,8 +38,14 @@ struct dataset {
         return labels[i];
     }
 
-    /// Throws ctnn::error if the sizes disagree or a label is outside [0, classes).
+    /// Throws ctnn::error if the sizes disagree (or overflow) or a label is outside [0, classes).
     void check() const {
+        const std::size_t max = std::numeric_limits<std::size_t>::max();
+        const bool overflow = (height && channels > max / height) || (width && channels * height > max / width) ||
+                              (count && sample_size() > max / count);
+        if (overflow)
+            throw error("dataset: " + std::to_string(count) + " samples of " + std::to_string(channels) + "x" +
+                        std::to_string(height) + "x" + std::to_string(width) + " overflow the size of memory");
         if (images.size() != count * sample_size() || labels.size() != count)
             throw error("dataset: inconsistent sizes (count " + std::to_string(count) + ", " +
                         std::to_string(images.size()) + " floats for samples of " +

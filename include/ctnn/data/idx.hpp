@@ -6,6 +6,7 @@
 #pragma once
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -23,36 +24,32 @@ namespace ctnn::data {
 namespace detail {
 
 /// Bytes of a file, gunzipped on the fly when the file starts with the gzip magic (1f 8b).
-/// Every failure throws ctnn::error naming the file.
+/// Every failure throws ctnn::error naming the file. The gzip path inflates with zlib directly
+/// (not gzread, which silently ignores bytes after the last gzip member): concatenated members
+/// are read in turn, anything else after a member is an error, and inflating happens only as far
+/// as the caller reads, so a reader that stops at the size its header claims never expands a
+/// gzip bomb further.
 class byte_source {
 public:
     explicit byte_source(std::string path) : path_(std::move(path)) {
         namespace fs = std::filesystem;
         std::error_code ec;
         const auto st = fs::status(path_, ec);
-        if (ec || !fs::exists(st)) fail("cannot open: file does not exist");
+        if (st.type() == fs::file_type::not_found) fail("cannot open: file does not exist");
+        if (ec) fail("cannot open: " + ec.message());  // EACCES (an unreadable folder) is not "missing"
         if (!fs::is_regular_file(st)) fail("cannot open: not a regular file");
         size_ = fs::file_size(path_, ec);
         if (ec) fail("cannot read the file size: " + ec.message());
         raw_ = std::fopen(path_.c_str(), "rb");
         if (!raw_) fail(std::string("cannot open: ") + std::strerror(errno));
-        unsigned char magic[2] = {0, 0};
-        const std::size_t got = std::fread(magic, 1, 2, raw_);
-        gzip_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-        if (gzip_) {
-            std::fclose(raw_);
-            raw_ = nullptr;
-            gz_ = gzopen(path_.c_str(), "rb");
-            if (!gz_) fail(std::string("cannot open with zlib: ") + std::strerror(errno));
-            gzbuffer(gz_, 1u << 17);
-        } else if (std::fseek(raw_, 0, SEEK_SET) != 0) {
-            fail(std::string("cannot seek: ") + std::strerror(errno));
-        }
+        fill(2);
+        gzip_ = avail_ >= 2 && in_[0] == 0x1f && in_[1] == 0x8b;
+        if (gzip_ && inflateInit2(&z_, 16 + MAX_WBITS) != Z_OK) fail("cannot start zlib's inflate (out of memory)");
     }
     byte_source(const byte_source&) = delete;
     byte_source& operator=(const byte_source&) = delete;
     ~byte_source() {
-        if (gz_) gzclose(gz_);
+        if (gzip_) inflateEnd(&z_);
         if (raw_) std::fclose(raw_);
     }
 
@@ -68,22 +65,10 @@ public:
     std::size_t read(unsigned char* dst, std::size_t n) {
         std::size_t total = 0;
         while (total < n) {
-            const std::size_t want = std::min<std::size_t>(n - total, std::size_t{1} << 30);
-            std::size_t got = 0;
-            if (gzip_) {
-                const int r = gzread(gz_, dst + total, static_cast<unsigned>(want));
-                if (r < 0) gz_fail();
-                got = static_cast<std::size_t>(r);
-            } else {
-                got = std::fread(dst + total, 1, want, raw_);
-                if (got < want && std::ferror(raw_)) fail(std::string("read error: ") + std::strerror(errno));
-            }
+            const std::size_t got = gzip_ ? inflate_some(dst + total, n - total) : copy_some(dst + total, n - total);
+            if (got == 0) break;
             total += got;
             pos_ += got;
-            if (got < want) {
-                if (gzip_) gz_check_end();
-                break;
-            }
         }
         return total;
     }
@@ -97,25 +82,104 @@ public:
     [[noreturn]] void fail(const std::string& what) const { throw error(path_ + ": " + what); }
 
 private:
-    [[noreturn]] void gz_fail() const {
-        int code = Z_OK;
-        const char* msg = gzerror(gz_, &code);
-        if (code == Z_BUF_ERROR) fail("truncated gzip data (unexpected end of file)");
-        fail(std::string("corrupt gzip data: ") + (msg && *msg ? msg : "unknown zlib error"));
+    /// Makes at least `want` unread bytes of the file available in in_ (fewer only at its end);
+    /// returns how many there are.
+    std::size_t fill(std::size_t want) {
+        if (avail_ >= want || eof_) return avail_;
+        if (start_ > 0) {
+            std::memmove(in_.data(), in_.data() + start_, avail_);
+            start_ = 0;
+        }
+        while (avail_ < want && !eof_) {
+            const std::size_t got = std::fread(in_.data() + avail_, 1, in_.size() - avail_, raw_);
+            if (got == 0 && std::ferror(raw_)) fail(std::string("read error: ") + std::strerror(errno));
+            eof_ = got == 0;
+            avail_ += got;
+        }
+        return avail_;
     }
-    // A short gzread means the end of the stream, a truncated stream or corrupt data.
-    void gz_check_end() const {
-        int code = Z_OK;
-        gzerror(gz_, &code);
-        if (code != Z_OK && code != Z_STREAM_END) gz_fail();
+    std::size_t copy_some(unsigned char* dst, std::size_t n) {
+        if (fill(1) == 0) return 0;
+        const std::size_t k = std::min(n, avail_);
+        std::memcpy(dst, in_.data() + start_, k);
+        start_ += k;
+        avail_ -= k;
+        return k;
+    }
+    /// Inflates into dst until some output is made or the data ends; 0 only at the end.
+    std::size_t inflate_some(unsigned char* dst, std::size_t n) {
+        for (;;) {
+            if (member_done_ && !next_member()) return 0;
+            if (fill(1) == 0) fail("truncated gzip data (unexpected end of file)");
+            z_.next_in = in_.data() + start_;
+            z_.avail_in = static_cast<uInt>(avail_);
+            z_.next_out = dst;
+            z_.avail_out = static_cast<uInt>(std::min<std::size_t>(n, std::size_t{1} << 30));
+            const int r = ::inflate(&z_, Z_NO_FLUSH);
+            start_ += avail_ - z_.avail_in;
+            avail_ = z_.avail_in;
+            const std::size_t made = static_cast<std::size_t>(z_.next_out - dst);
+            if (r == Z_STREAM_END) member_done_ = true;
+            else if (r == Z_MEM_ERROR) fail("out of memory inflating the gzip data");
+            else if (r != Z_OK && r != Z_BUF_ERROR)
+                fail(std::string("corrupt gzip data: ") + (z_.msg ? z_.msg : "unknown zlib error"));
+            if (made) return made;
+        }
+    }
+    /// After a gzip member: true when another member follows (and inflate is reset for it),
+    /// false at the end of the file; anything else after a member is an error.
+    bool next_member() {
+        if (fill(2) == 0) return false;
+        if (avail_ < 2 || in_[start_] != 0x1f || in_[start_ + 1] != 0x8b)
+            fail(std::to_string(size_ - pos_in_file()) + " bytes after the end of the gzip data (not another gzip member)");
+        if (inflateReset(&z_) != Z_OK) fail("cannot restart zlib's inflate");
+        member_done_ = false;
+        return true;
+    }
+    std::uint64_t pos_in_file() const {
+        const long at = std::ftell(raw_);
+        return at < 0 ? 0 : static_cast<std::uint64_t>(at) - avail_;
     }
 
     std::string path_;
     std::uint64_t size_ = 0, pos_ = 0;
     std::FILE* raw_ = nullptr;
-    gzFile gz_ = nullptr;
-    bool gzip_ = false;
+    std::vector<unsigned char> in_ = std::vector<unsigned char>(std::size_t{1} << 16);
+    std::size_t start_ = 0, avail_ = 0;  // unread file bytes: in_[start_, start_ + avail_)
+    bool eof_ = false, gzip_ = false, member_done_ = false;
+    z_stream z_{};
 };
+
+/// Runs a reader; a std::bad_alloc or std::length_error (a size the machine cannot hold) becomes
+/// a ctnn::error naming `files`, so every reader failure is a ctnn::error.
+template <class F>
+auto naming_memory_failures(const std::string& files, F&& f) {
+    try {
+        return f();
+    } catch (const std::bad_alloc&) {
+        throw error(files + ": out of memory while loading");
+    } catch (const std::length_error&) {
+        throw error(files + ": out of memory while loading (a size too large for this machine)");
+    }
+}
+
+/// Whether `path` exists; a path that cannot be examined (EACCES: a folder without permission)
+/// throws ctnn::error with the reason rather than passing for missing.
+inline bool exists_or_fail(const std::string& path) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (st.type() == std::filesystem::file_type::not_found) return false;
+    if (ec) throw error(path + ": cannot examine: " + ec.message());
+    return true;
+}
+
+/// Throws ctnn::error unless `dir` is a directory, saying whether it is missing, not a directory
+/// or cannot be examined. `expected` says what the directory should hold.
+inline void require_directory(const std::string& dir, const std::string& expected) {
+    if (!exists_or_fail(dir)) throw error(dir + ": not a directory: it does not exist (expected " + expected + ")");
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) throw error(dir + ": not a directory (expected " + expected + ")");
+}
 
 inline std::string hex(std::uint32_t v, int digits) {
     char buf[16];
@@ -213,12 +277,12 @@ inline const std::array<float, 256>& byte_scale() {
 
 }  // namespace detail
 
-/// Reads an IDX images file (3 dimensions) and an IDX labels file (1 dimension), gzip or raw.
-/// Pixels become float in [0, 1] (byte / 255), channels = 1. Labels must be below `classes`.
-/// Throws ctnn::error naming the file and the problem: missing or unreadable file, wrong magic,
-/// bad dimension count, truncated data, data after the end, counts that disagree, bad labels.
-inline dataset load_idx(const std::string& images_path, const std::string& labels_path,
-                        std::size_t classes = 10) {
+/// Images larger than this many pixels are refused, whatever the count (even 0): the loader
+/// sizes its batch buffer from the header's rows x columns (MNIST has 784).
+inline constexpr std::uint64_t idx_max_image_pixels = std::uint64_t{1} << 24;
+
+namespace detail {
+inline dataset read_idx(const std::string& images_path, const std::string& labels_path, std::size_t classes) {
     detail::idx_file img(images_path, 3, "images");
     detail::idx_file lab(labels_path, 1, "labels");
     if (img.dims[0] != lab.dims[0])
@@ -226,6 +290,9 @@ inline dataset load_idx(const std::string& images_path, const std::string& label
                     " has " + std::to_string(lab.dims[0]) + " labels");
     if (img.dims[0] && (img.dims[1] == 0 || img.dims[2] == 0))
         img.src.fail("bad image size " + std::to_string(img.dims[1]) + "x" + std::to_string(img.dims[2]));
+    if (std::uint64_t{img.dims[1]} * img.dims[2] > idx_max_image_pixels)
+        img.src.fail("image size " + std::to_string(img.dims[1]) + "x" + std::to_string(img.dims[2]) + " exceeds the " +
+                     std::to_string(idx_max_image_pixels) + "-pixel limit (idx_max_image_pixels)");
     if (classes == 0 || classes > 256) throw error("load_idx: bad class count " + std::to_string(classes));
 
     dataset d;
@@ -257,18 +324,29 @@ inline dataset load_idx(const std::string& images_path, const std::string& label
     });
     return d;
 }
+}  // namespace detail
+
+/// Reads an IDX images file (3 dimensions) and an IDX labels file (1 dimension), gzip or raw.
+/// Pixels become float in [0, 1] (byte / 255), channels = 1. Labels must be below `classes`.
+/// Throws ctnn::error naming the file and the problem: missing or unreadable file, wrong magic,
+/// bad dimension count, truncated data, data after the end, counts that disagree, bad labels.
+inline dataset load_idx(const std::string& images_path, const std::string& labels_path,
+                        std::size_t classes = 10) {
+    return detail::naming_memory_failures(images_path + " and " + labels_path, [&] {
+        return detail::read_idx(images_path, labels_path, classes);
+    });
+}
 
 /// MNIST-style directory: train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]
 /// (train = true, 60k samples for MNIST / Fashion-MNIST), or the t10k-* files (test set).
 inline dataset load_mnist_dir(const std::string& dir, bool train, std::size_t classes = 10) {
     namespace fs = std::filesystem;
-    std::error_code ec;
-    if (!fs::is_directory(dir, ec)) throw error(dir + ": not a directory (expected MNIST-style IDX files)");
+    detail::require_directory(dir, "MNIST-style IDX files");
     const std::string prefix = train ? "train" : "t10k";
     auto find = [&](const std::string& name) {
         for (const std::string& cand : {name + ".gz", name}) {
             const fs::path p = fs::path(dir) / cand;
-            if (fs::exists(p, ec)) return p.string();
+            if (detail::exists_or_fail(p.string())) return p.string();
         }
         throw error((fs::path(dir) / name).string() + "[.gz]: file does not exist");
     };

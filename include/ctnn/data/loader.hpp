@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -47,10 +48,21 @@ public:
         if (aug.pad_crop || aug.hflip) {
             if (d.height == 0 || d.width == 0) throw error("loader: augmentation needs images with a size");
         }
-        images_ = aligned_floats(batch * d.sample_size());
-        labels_.resize(batch);
-        indices_.resize(batch);
-        order_.resize(d.count);
+        // A header can declare images far larger than any sample it holds (an IDX file of 0
+        // images of 4294967295 x 4294967295): refuse the batch buffer by size, not by bad_alloc.
+        const std::size_t s = d.sample_size();
+        if (s && batch > (std::size_t{1} << 40) / (s * sizeof(float)))
+            throw error("loader: a batch of " + std::to_string(batch) + " samples of " + std::to_string(s) +
+                        " floats is larger than 1 TiB");
+        try {
+            images_ = aligned_floats(batch * s);
+            labels_.resize(batch);
+            indices_.resize(batch);
+            order_.resize(d.count);
+        } catch (const std::bad_alloc&) {
+            throw error("loader: out of memory for a batch of " + std::to_string(batch) + " samples of " +
+                        std::to_string(s) + " floats");
+        }
         start_epoch(0);
     }
     loader(dataset&&, std::size_t, std::uint64_t, bool = true, augment = {}, bool = false) = delete;
@@ -136,6 +148,7 @@ public:
     /// out(c, y, x) = in(c, y + dy - pad, x' + dx - pad), x' = flip ? W-1-x : x; fill outside.
     static void apply(const augment& a, std::size_t C, std::size_t H, std::size_t W, const float* src,
                       float* dst, rng& r) {
+        if ((!src || !dst) && C * H * W != 0) throw error("loader::apply: the image pointer is null");
         const std::size_t p = a.pad_crop;
         std::size_t dy = p, dx = p;
         if (p) {

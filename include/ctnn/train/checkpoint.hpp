@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -49,6 +50,37 @@ inline std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 0x
 }
 
 inline constexpr char checkpoint_magic[8] = {'C', 'T', 'N', 'N', 'C', 'K', 'P', 'T'};
+
+/// A checkpoint file's bytes. Every failure is a ctnn::error naming the file: missing, not a
+/// regular file (a directory would make the stream throw std::ios_base::failure), unreadable,
+/// or too large for memory.
+inline std::vector<char> read_checkpoint_bytes(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const auto st = fs::status(path, ec);
+    if (st.type() == fs::file_type::not_found) throw error(path + ": cannot open checkpoint (no such file)");
+    if (ec) throw error(path + ": cannot open checkpoint (" + ec.message() + ")");
+    if (!fs::is_regular_file(st)) throw error(path + ": cannot open checkpoint (not a regular file)");
+    const std::uintmax_t size = fs::file_size(path, ec);
+    if (ec) throw error(path + ": cannot read the checkpoint's size (" + ec.message() + ")");
+    std::ifstream f(path, std::ios::binary);
+    if (!f) throw error(path + ": cannot open checkpoint (" + std::strerror(errno) + ")");
+    std::vector<char> b;
+    try {
+        b.resize(static_cast<std::size_t>(size));
+    } catch (const std::exception&) {  // bad_alloc, length_error
+        throw error(path + ": out of memory for the checkpoint's " + std::to_string(size) + " bytes");
+    }
+    bool whole = false;
+    try {  // libstdc++'s filebuf throws std::ios_base::failure on a failed read(2), whatever the mask
+        whole = f.read(b.data(), static_cast<std::streamsize>(size)) && f.peek() == std::ifstream::traits_type::eof();
+    } catch (const std::exception& e) {
+        throw error(path + ": cannot read the checkpoint (" + e.what() + ")");
+    }
+    if (!whole) throw error(path + ": cannot read the checkpoint (it changed size while being read, or a read error)");
+    return b;
+}
+
 inline constexpr std::uint32_t checkpoint_version = 2;  // 2: the layout has a line per layer
 
 class byte_writer {
@@ -120,6 +152,18 @@ inline std::string layout_difference(const std::string& file, const std::string&
 
 }  // namespace detail
 
+namespace detail {
+/// "layer <path> <kind> [<hparams>] in <shape>[ frozen]" for L, and the same for a block's
+/// children (path "2.body.0"), so blocks of another make-up differ in a line.
+template <class L>
+void architecture_lines(std::string& s, const std::string& path, dims in) {
+    s += "layer " + path + " " + std::string(L::kind) + " [" + to_string(L::hparams()) + "] in " + to_string(in) +
+         (L::trainable ? "" : " frozen") + "\n";
+    if constexpr (block<L>)
+        L::for_each_child(in, [&]<class C>(std::string_view name, dims cin) { architecture_lines<C>(s, path + "." + std::string(name), cin); });
+}
+}  // namespace detail
+
 /// The net's architecture as text, what a checkpoint's fingerprint hashes: one line per layer
 /// (index, kind, hyper-parameters, input shape, frozen or not) and one per tensor (name,
 /// parameter / buffer / frozen, shape). A checkpoint of another architecture differs in a line
@@ -129,9 +173,7 @@ std::string architecture_layout(const Net& net) {
     using P = typename Net::plan_type;
     std::string s;
     detail::for_each_index<P::depth>([&]<std::size_t I>() {
-        using L = typename P::template layer_type<I>;
-        s += "layer " + std::to_string(I) + " " + std::string(L::kind) + " [" + to_string(L::hparams()) + "] in " +
-             to_string(P::shapes[I]) + (L::trainable ? "" : " frozen") + "\n";
+        detail::architecture_lines<typename P::template layer_type<I>>(s, std::to_string(I), P::shapes[I]);
     });
     net.for_each_tensor([&](const std::string& name, const tensor_desc& d, const float*, tensor_kind kind) {
         const std::size_t layer = std::stoul(name.substr(0, name.find('.')));
@@ -174,9 +216,7 @@ void save_checkpoint(const std::string& path, Net& net, Opt& opt, checkpoint_inf
 /// net and opt are unchanged then.
 template <class Net, class Opt>
 checkpoint_info load_checkpoint(const std::string& path, Net& net, Opt& opt) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) throw error(path + ": cannot open checkpoint (" + std::strerror(errno) + ")");
-    const std::vector<char> b((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    const std::vector<char> b = detail::read_checkpoint_bytes(path);
     if (b.empty() || std::memcmp(b.data(), detail::checkpoint_magic, std::min<std::size_t>(b.size(), 8)) != 0)
         throw error(path + ": not a ctnn checkpoint (no CTNNCKPT header)");
     if (b.size() < 8 + 4 + 4 + 8)

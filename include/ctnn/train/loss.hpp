@@ -24,11 +24,22 @@ namespace detail {
 /// Every label in [0, classes), or ctnn::error naming the first that is not, its index and who
 /// asked. The one label check: the losses, train_step (before anything changes) and the device net.
 inline void check_labels(const std::int32_t* labels, std::size_t n, std::size_t classes, std::string_view who) {
+    if (!labels && n) throw error(std::string(who) + ": the labels pointer is null (" + std::to_string(n) + " labels expected)");
     for (std::size_t i = 0; i < n; ++i)
         if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
             throw error(std::string(who) + ": label " + std::to_string(labels[i]) + " at batch index " + std::to_string(i) +
                         " is outside [0, " + std::to_string(classes) + ") (the net has " + std::to_string(classes) +
                         " outputs)");
+}
+
+/// A loss's arguments: a batch of at least one sample of at least one output (a mean over zero
+/// elements is NaN, which would surface a step later as a "non-finite loss"), and no null
+/// pointer. The gradient pointer may be null (no gradient wanted).
+inline void check_loss_args(std::string_view who, const float* out, const void* targets, std::size_t n, std::size_t k) {
+    if (n == 0) throw error(std::string(who) + ": the batch is empty (n = 0); a mean loss over no samples is undefined");
+    if (k == 0) throw error(std::string(who) + ": each sample has 0 outputs; a mean loss over no outputs is undefined");
+    if (!out) throw error(std::string(who) + ": the outputs pointer is null");
+    if (!targets) throw error(std::string(who) + ": the targets (labels) pointer is null");
 }
 }  // namespace detail
 
@@ -39,11 +50,13 @@ struct CrossEntropy {
     float label_smoothing = 0.0f;
 
     /// Mean loss over the batch; grad (may be null) gets dLoss/dlogits [n, classes].
-    /// Throws ctnn::error for a label outside [0, classes), naming the label and its index.
+    /// Throws ctnn::error for a label outside [0, classes), naming the label and its index, and
+    /// for an empty batch or a null pointer (detail::check_loss_args).
     float operator()(const float* logits, const std::int32_t* labels, std::size_t n, std::size_t classes,
                      float* grad) const {
         if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
             throw error("ctnn::CrossEntropy: label_smoothing " + std::to_string(label_smoothing) + " is outside [0, 1]");
+        detail::check_loss_args("ctnn::CrossEntropy", logits, labels, n, classes);
         detail::check_labels(labels, n, classes, "ctnn::CrossEntropy");
         const double s = label_smoothing, inv_n = 1.0 / static_cast<double>(n);
         double total = 0.0;
@@ -85,6 +98,7 @@ struct BCEWithLogits {
 
     /// n samples of k outputs; targets [n, k]; grad (may be null) gets dLoss/dlogits.
     float operator()(const float* logits, const float* targets, std::size_t n, std::size_t k, float* grad) const {
+        detail::check_loss_args("ctnn::BCEWithLogits", logits, targets, n, k);
         const std::size_t count = n * k;
         const double inv = 1.0 / static_cast<double>(count);
         double total = 0.0;
@@ -106,6 +120,7 @@ struct MSE {
     using target_type = float;
 
     float operator()(const float* out, const float* targets, std::size_t n, std::size_t k, float* grad) const {
+        detail::check_loss_args("ctnn::MSE", out, targets, n, k);
         const std::size_t count = n * k;
         const double inv = 1.0 / static_cast<double>(count);
         double total = 0.0;

@@ -10,8 +10,10 @@
 // Reproducible: the loader's order and augmentation depend only on (seed, epoch), the net's
 // Dropout generator is saved in checkpoints, so 2 epochs straight and 1 + resume + 1 are equal.
 #pragma once
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -21,13 +23,16 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "../backend.hpp"
 #include "../data.hpp"
 #include "../error.hpp"
+#include "../io/atomic_file.hpp"
 #include "checkpoint.hpp"
 #include "loss.hpp"
 #include "schedule.hpp"
@@ -115,11 +120,40 @@ inline void draw_progress(std::ostream& out, std::size_t e, std::size_t epochs, 
     out << line << std::flush;
 }
 
+/// Whether `path` exists; a path that cannot be examined (EACCES: a folder without permission)
+/// throws ctnn::error with the reason rather than passing for missing.
+inline bool file_exists(const std::string& path, std::string_view what) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (st.type() == std::filesystem::file_type::not_found) return false;
+    if (ec) throw error(path + ": cannot examine the " + std::string(what) + ": " + ec.message());
+    return true;
+}
+
+/// Throws ctnn::error naming `path` unless a file can be written there the way the atomic writer
+/// writes it: the path is not a directory and its directory takes a new file (probed by creating
+/// and removing an exclusive temporary file). So fit fails before its first step, not an epoch
+/// later, when the checkpoint cannot be saved.
+inline void check_writable(const std::string& path, std::string_view what) {
+    const std::string head = path + ": cannot write the " + std::string(what) + " there: ";
+    if (file_exists(path, what) && std::filesystem::is_directory(path)) throw error(head + "it is a directory");
+#ifdef CTNN_POSIX_FILES
+    const std::string probe = temporary_name(path, static_cast<std::uint64_t>(::getpid()) ^ 0x70726f6265ull);
+    const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) throw error(head + "cannot create a file in its directory (" + std::strerror(errno) + ")");
+    ::close(fd);
+    ::unlink(probe.c_str());
+#endif
+}
+
 /// The metrics file, opened for appending when a resumed run continues it, else written anew.
 inline void open_metrics(std::ofstream& csv, const std::string& path, bool resumed) {
-    const bool append = resumed && std::filesystem::exists(path);
+    const bool append = resumed && file_exists(path, "metrics file");
+    errno = 0;
     csv.open(path, append ? std::ios::app : std::ios::trunc);
-    if (!csv) throw error(path + ": cannot open the metrics file for writing");
+    if (!csv)
+        throw error(path + ": cannot open the metrics file for writing (" +
+                    (errno ? std::strerror(errno) : "reason unknown") + ")");
     if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds\n";
     csv.flush();
 }
@@ -185,9 +219,15 @@ std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loade
     const bool bar = o.progress == progress_mode::bar ||
                      (o.progress == progress_mode::automatic && o.out == &std::cout && ::isatty(STDOUT_FILENO));
     const bool quiet = o.progress == progress_mode::none;
+    // Everything that can be checked is checked before the first step, not after an epoch.
+    if (test && test->sample_size() != Net::input_size)
+        throw error("ctnn::fit: the test set's samples have " + std::to_string(test->sample_size()) +
+                    " values but the net's input has " + std::to_string(Net::input_size));
+    if (test) test->check();
+    if (!o.checkpoint.empty()) detail::check_writable(o.checkpoint, "checkpoint");
 
     std::size_t first_epoch = 0;
-    if (o.resume && !o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
+    if (o.resume && !o.checkpoint.empty() && detail::file_exists(o.checkpoint, "checkpoint")) {
         const checkpoint_info info = load_checkpoint(o.checkpoint, net, opt);
         first_epoch = static_cast<std::size_t>(info.epoch);
         if (!quiet) *o.out << "resumed from " << o.checkpoint << " after epoch " << first_epoch << "\n";

@@ -4,10 +4,13 @@
 // an optional "__metadata__" object of strings.
 //
 // Reading trusts nothing in the file: the header length is checked against the file size and a
-// cap (max_header_bytes) before anything is allocated; the JSON is parsed by nlohmann-json with
-// duplicate keys, nesting deeper than a header needs and over-long arrays refused; every tensor's
-// dtype must be known, its shape a list of integers, and its [begin, end) inside the data, in
-// order, of exactly numel x dtype size bytes, and not overlapping another tensor.
+// cap (max_header_bytes) before anything is allocated; the header must start with '{', hold no
+// NUL byte and be padded only with spaces (the format's rule); the JSON is parsed by nlohmann-json
+// with duplicate keys, nesting deeper than a header needs, over-long arrays and more than
+// max_tensors entries refused; every tensor's dtype must be known, its shape a list of integers,
+// and its [begin, end) of exactly numel x dtype size bytes; the tensors must tile the data section
+// exactly, as the reference implementation requires: no overlap, no hole, no byte after the last
+// tensor (so a file cannot carry a second payload). Messages are capped (clip, max_message).
 #pragma once
 #include <algorithm>
 #include <bit>
@@ -20,6 +23,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <new>
 #include <optional>
 #include <set>
 #include <span>
@@ -40,6 +44,12 @@ namespace safetensors {
 inline constexpr std::size_t max_header_bytes = std::size_t{100} << 20;
 /// Tensors of higher rank are refused (PyTorch's conv weights have rank 4).
 inline constexpr std::size_t max_rank = 8;
+/// A header object with more entries than this (tensors and "__metadata__", or metadata strings)
+/// is refused while it is scanned, before its DOM is built: real files hold hundreds to a few
+/// thousand tensors, and 1.65 M zero-size tensors in a 99 MB header cost 1.4 GB of parse tree.
+inline constexpr std::size_t max_tensors = std::size_t{1} << 16;
+/// Error messages are cut to about this many bytes (a name in a header may be 100 MB long).
+inline constexpr std::size_t max_message = 4096;
 
 /// Every dtype the safetensors format defines. Only the float ones (and I64, I32 for
 /// num_batches_tracked) can be loaded into a net; the others parse but are reported at load.
@@ -96,8 +106,15 @@ inline std::string shape_string(std::span<const std::size_t> s) {
 
 namespace detail {
 
+/// s, or its first `keep` bytes and how many more there were: names and values from a file go
+/// into messages through this, so a hostile file cannot make a message of megabytes.
+inline std::string clip(std::string_view s, std::size_t keep = 200) {
+    if (s.size() <= keep) return std::string(s);
+    return std::string(s.substr(0, keep)) + "...(" + std::to_string(s.size() - keep) + " more bytes)";
+}
+
 [[noreturn]] inline void fail(std::string_view source, const std::string& what) {
-    throw error("ctnn safetensors: \"" + std::string(source) + "\": " + what);
+    throw error("ctnn safetensors: \"" + std::string(source) + "\": " + clip(what, max_message));
 }
 
 /// A first pass over the header with nlohmann's SAX interface: refuses duplicate keys (which a
@@ -122,7 +139,9 @@ public:
         return true;
     }
     bool key(json::string_t& k) {
-        if (!stack_.back().keys.insert(k).second) return refuse("duplicate key \"" + k + "\"");
+        if (stack_.back().keys.size() >= max_tensors)
+            return refuse("more than " + std::to_string(max_tensors) + " entries in one object of the header");
+        if (!stack_.back().keys.insert(k).second) return refuse("duplicate key \"" + clip(k) + "\"");
         return true;
     }
     bool end_object() { stack_.pop_back(); return true; }
@@ -134,7 +153,7 @@ public:
     }
     bool end_array() { stack_.pop_back(); return true; }
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& ex) {
-        return refuse(std::string("invalid JSON header: ") + ex.what());
+        return refuse(std::string("invalid JSON header: ") + clip(ex.what(), 400));
     }
 
 private:
@@ -156,9 +175,9 @@ private:
 };
 
 inline std::size_t as_size(const nlohmann::json& v, std::string_view source, const std::string& what) {
-    if (!v.is_number_unsigned()) fail(source, what + " must be a non-negative integer, found " + v.dump());
+    if (!v.is_number_unsigned()) fail(source, what + " must be a non-negative integer, found " + clip(v.dump()));
     const auto u = v.get<std::uint64_t>();
-    if (u > std::numeric_limits<std::size_t>::max()) fail(source, what + " is too large: " + v.dump());
+    if (u > std::numeric_limits<std::size_t>::max()) fail(source, what + " is too large: " + clip(v.dump()));
     return static_cast<std::size_t>(u);
 }
 
@@ -167,8 +186,22 @@ inline std::size_t as_size(const nlohmann::json& v, std::string_view source, con
 /// A validated safetensors file held in memory.
 class file {
 public:
-    /// Reads and validates `path`. Throws ctnn::error naming the file and the problem.
+    /// Reads and validates `path`. Throws ctnn::error naming the file and the problem (also for
+    /// what the standard library throws: std::ios_base::failure on a failed read, bad_alloc).
     static file read(const std::string& path) {
+        try {
+            return read_unchecked(path);
+        } catch (const error&) {
+            throw;
+        } catch (const std::bad_alloc&) {
+            detail::fail(path, "out of memory while reading the file");
+        } catch (const std::exception& e) {
+            detail::fail(path, std::string("read error: ") + e.what());
+        }
+    }
+
+private:
+    static file read_unchecked(const std::string& path) {
         std::error_code ec;
         const auto st = std::filesystem::status(path, ec);
         if (st.type() == std::filesystem::file_type::not_found) detail::fail(path, "cannot open: no such file");
@@ -185,12 +218,20 @@ public:
         unsigned char len[8];
         if (!in.read(reinterpret_cast<char*>(len), 8)) detail::fail(path, "cannot read the header length");
         check_header_length(decode_u64(len), size, path);  // before allocating anything
-        std::vector<std::byte> bytes(static_cast<std::size_t>(size));
+        std::vector<std::byte> bytes;
+        try {
+            bytes.resize(static_cast<std::size_t>(size));
+        } catch (const std::bad_alloc&) {
+            detail::fail(path, "out of memory for the file's " + std::to_string(size) + " bytes");
+        }
         in.seekg(0, std::ios::beg);
+        // (libstdc++'s filebuf throws std::ios_base::failure on a failed read(2): read() maps it.)
         if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size)))
             detail::fail(path, "cannot read " + std::to_string(size) + " bytes (was the file truncated while reading?)");
         return file(std::move(bytes), path);
     }
+
+public:
 
     /// Validates a whole file's bytes; `source` names it in messages.
     static file from_bytes(std::vector<std::byte> bytes, std::string source) {
@@ -246,12 +287,12 @@ public:
             for (std::size_t i = 0; i < n; ++i) out[i] = static_cast<float>(static_cast<std::int32_t>(decode(p + 4 * i, 4)));
             break;
         default:
-            detail::fail(source_, "tensor \"" + t.name + "\" of dtype " + std::string(to_string(t.type)) + " cannot be read as float");
+            detail::fail(source_, "tensor \"" + detail::clip(t.name) + "\" of dtype " + std::string(to_string(t.type)) + " cannot be read as float");
         }
     }
     std::vector<float> to_floats(const tensor_info& t) const {
         if (!converts_to_float(t.type))
-            detail::fail(source_, "tensor \"" + t.name + "\" of dtype " + std::string(to_string(t.type)) + " cannot be read as float");
+            detail::fail(source_, "tensor \"" + detail::clip(t.name) + "\" of dtype " + std::string(to_string(t.type)) + " cannot be read as float");
         std::vector<float> v(t.numel());
         to_floats(t, v.data());
         return v;
@@ -302,13 +343,31 @@ private:
             if (it.key() == "__metadata__") read_metadata(it.value());
             else tensors_.push_back(read_tensor(it.key(), it.value(), bytes_.size() - data_start_));
         }
-        check_no_overlap();
+        check_tiling(bytes_.size() - data_start_);
         // nlohmann::json keeps object keys sorted, so tensors_ is sorted by name for find().
+    }
+
+    /// The format's rules for the header's bytes, which a JSON parser alone does not enforce: it
+    /// holds no NUL (nlohmann-json stops at a NUL as at the end of its input, so anything after
+    /// one would be ignored), starts with '{' and is padded after its closing '}' only with spaces.
+    void check_no_nul(std::string_view text) const {
+        if (const auto nul = text.find('\0'); nul != std::string_view::npos)
+            detail::fail(source_, "the header has a NUL byte at offset " + std::to_string(nul) +
+                                      " (a safetensors header is JSON text, padded only with spaces)");
+    }
+    void check_padding(std::string_view text) const {
+        if (text.front() != '{') detail::fail(source_, "the header must begin with '{' (the format allows no leading space)");
+        const auto last = text.find_last_not_of(' ');
+        if (last != std::string_view::npos && text[last] != '}')
+            detail::fail(source_, "the header's JSON object is followed by bytes other than spaces (byte " +
+                                      std::to_string(static_cast<unsigned char>(text[last])) + " at offset " +
+                                      std::to_string(last) + "); the format allows only spaces (0x20) as padding");
     }
 
     /// The header as JSON, after the SAX precheck (duplicate keys, nesting, array lengths).
     nlohmann::json parse_header(std::string_view text) const {
         using json = nlohmann::json;
+        check_no_nul(text);
         detail::header_precheck pre;
         try {
             json::sax_parse(text.begin(), text.end(), &pre);
@@ -323,6 +382,7 @@ private:
             detail::fail(source_, std::string("invalid JSON header: ") + e.what());
         }
         if (!doc.is_object()) detail::fail(source_, "the header must be a JSON object, found " + std::string(doc.type_name()));
+        check_padding(text);  // a non-empty object was parsed, so text is not empty
         return doc;
     }
 
@@ -330,7 +390,8 @@ private:
         if (!v.is_object()) detail::fail(source_, "\"__metadata__\" must be an object of strings");
         for (auto m = v.begin(); m != v.end(); ++m) {
             if (!m.value().is_string())
-                detail::fail(source_, "\"__metadata__\" entry \"" + m.key() + "\" must be a string, found " + m.value().dump());
+                detail::fail(source_, "\"__metadata__\" entry \"" + detail::clip(m.key()) + "\" must be a string, found " +
+                                          detail::clip(m.value().dump()));
             metadata_[m.key()] = m.value().get<std::string>();
         }
     }
@@ -338,7 +399,7 @@ private:
     /// One tensor's entry, checked: known dtype, integer shape, offsets inside the data section
     /// (data_size bytes) holding exactly numel x dtype size bytes.
     tensor_info read_tensor(const std::string& name, const nlohmann::json& v, std::size_t data_size) const {
-        const std::string what = "tensor \"" + name + "\"";
+        const std::string what = "tensor \"" + detail::clip(name) + "\"";
         if (name.empty()) detail::fail(source_, "a tensor with an empty name");
         if (!v.is_object()) detail::fail(source_, what + " must be an object with dtype, shape and data_offsets");
         for (const char* field : {"dtype", "shape", "data_offsets"})
@@ -375,19 +436,32 @@ private:
         return t;
     }
 
-    /// No two tensors may share bytes.
-    void check_no_overlap() const {
+    /// The tensors tile the data section (data_size bytes): no two share bytes, none leaves a
+    /// hole before it, and the last ends where the file ends (a zero-size tensor sits at a boundary).
+    void check_tiling(std::size_t data_size) const {
         std::vector<const tensor_info*> by_offset;
         for (const auto& t : tensors_) by_offset.push_back(&t);
         std::sort(by_offset.begin(), by_offset.end(), [](const tensor_info* a, const tensor_info* b) {
             return a->begin != b->begin ? a->begin < b->begin : a->end < b->end;
         });
         const auto range = [](const tensor_info* t) {
-            return "\"" + t->name + "\" [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + ")";
+            return "\"" + detail::clip(t->name) + "\" [" + std::to_string(t->begin) + ", " + std::to_string(t->end) + ")";
         };
-        for (std::size_t i = 1; i < by_offset.size(); ++i)
-            if (by_offset[i]->begin < by_offset[i - 1]->end)
-                detail::fail(source_, "tensors " + range(by_offset[i - 1]) + " and " + range(by_offset[i]) + " overlap");
+        std::size_t covered = 0;  // the data is [0, covered) tiled so far
+        const tensor_info* prev = nullptr;
+        for (const tensor_info* t : by_offset) {
+            if (t->begin < covered)
+                detail::fail(source_, "tensors " + range(prev) + " and " + range(t) + " overlap");
+            if (t->begin > covered)
+                detail::fail(source_, "bytes [" + std::to_string(covered) + ", " + std::to_string(t->begin) +
+                                          ") of the data belong to no tensor (a hole before " + range(t) +
+                                          "); the format requires the tensors to fill the data exactly");
+            if (t->end > covered) covered = t->end, prev = t;
+        }
+        if (covered != data_size)
+            detail::fail(source_, std::to_string(data_size - covered) + " bytes after the last tensor's data (the data has " +
+                                      std::to_string(data_size) + " bytes, the tensors end at " + std::to_string(covered) +
+                                      "); the format requires the tensors to fill the data exactly");
     }
 
     std::vector<std::byte> bytes_;

@@ -11,11 +11,14 @@
 // nested nn.Sequential in PyTorch to keep the indices equal.
 //
 // Loading checks every tensor of the net against the file first and changes nothing unless all
-// of them fit; the error lists each tensor that is missing, extra or of the wrong shape or dtype.
+// of them fit; the error lists each tensor that is missing, extra, of the wrong shape or dtype, or
+// holding values no net holds (NaN, infinity, a negative running variance). It returns what it
+// loaded, what was missing and what was unexpected (load_report); matching nothing is an error.
 // Saving writes the net's description into "__metadata__" (describe.hpp), from which
 // tools/safetensors_to_torch.py rebuilds the PyTorch module.
 #pragma once
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <limits>
 #include <map>
@@ -71,60 +74,148 @@ inline std::string desc_shape(const tensor_desc& d) {
 }
 }  // namespace detail
 
-/// Loads a net's tensors from a parsed file. Validates everything first: on failure it throws a
-/// ctnn::error listing each tensor that is missing, extra, or of the wrong shape or dtype (name,
-/// expected, found) and the net is left unchanged.
+/// What load_safetensors did, by tensor name: `loaded`, the net's tensors it set; `missing`, the
+/// net's tensors the file lacks (they kept their values); `unexpected`, the file's tensors the net
+/// lacks (ignored). missing and unexpected are empty after a strict load (either is an error
+/// there). Tensors of layers at or past load_options::layers appear in none of the three.
+struct load_report {
+    std::vector<std::string> loaded, missing, unexpected;
+};
+
+namespace detail {
+
+/// The problems a load found, listed up to a limit so that a file of 65536 tensors cannot make a
+/// message of megabytes; the count is always exact.
+struct load_problems {
+    static constexpr std::size_t listed = 24;
+    std::vector<std::string> lines;
+    std::size_t count = 0;
+    void add(std::string line) {
+        if (count++ < listed) lines.push_back(std::move(line));
+    }
+    [[noreturn]] void raise(const std::string& source) const {
+        std::string msg = "ctnn::load_safetensors: \"" + source + "\" does not fit this net (" + std::to_string(count) +
+                          (count == 1 ? " problem):" : " problems):");
+        for (const auto& p : lines) msg += "\n  " + p;
+        if (count > lines.size()) msg += "\n  ... and " + std::to_string(count - lines.size()) + " more";
+        throw error(msg);
+    }
+};
+
+/// One tensor to load: where it is in the file, where it goes in the net, what it is.
+struct load_item {
+    const safetensors::tensor_info* from;
+    float* to;
+    std::string_view kind;  // the layer's tensor name: "weight", "running_var", ...
+};
+
+/// Which dtypes a net tensor accepts: floats for parameters and statistics (an integer tensor
+/// there is a wrong file, not a value to convert); the counter also I64 and I32, as PyTorch
+/// writes it.
+inline bool dtype_fits(safetensors::dtype t, bool counter) {
+    using safetensors::dtype;
+    const bool is_float = t == dtype::F32 || t == dtype::F16 || t == dtype::BF16 || t == dtype::F64;
+    return is_float || (counter && (t == dtype::I64 || t == dtype::I32));
+}
+
+/// Matches the net's tensors (within opt.layers) to the file's: fills `plan` and `report`, and
+/// `problems` with every tensor of the wrong shape or dtype (and, when strict, missing or extra).
 template <class Net>
-    requires is_sequential<Net>
-void load_safetensors(Net& net, const safetensors::file& f, const load_options& opt = {}) {
+void match_tensors(Net& net, const safetensors::file& f, const load_options& opt, std::vector<load_item>& plan,
+                   load_report& report, load_problems& problems) {
     using safetensors::tensor_info;
-    std::vector<std::string> problems;
-    std::vector<std::pair<const tensor_info*, float*>> plan;
     std::set<std::string> wanted;
     net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* data, tensor_kind) {
-        const auto layer = detail::layer_index_of(name);
+        const auto layer = layer_index_of(name);
         if (layer && *layer >= opt.layers) return;
         wanted.insert(name);
         const tensor_info* t = f.find(name);
-        const std::string want = std::string(detail::is_counter(d.name) ? "I64 " : "F32 ") + detail::desc_shape(d);
+        const bool counter = is_counter(d.name);
+        const std::string want = std::string(counter ? "I64 " : "F32 ") + desc_shape(d);
         if (!t) {
-            if (opt.strict) problems.push_back("missing      " + name + ": expected " + want + ", not in the file");
+            if (opt.strict) problems.add("missing      " + name + ": expected " + want + ", not in the file");
+            else report.missing.push_back(name);
             return;
         }
         const bool shape_ok = t->shape.size() == d.rank && std::equal(t->shape.begin(), t->shape.end(), d.shape);
         const std::string found = std::string(safetensors::to_string(t->type)) + " " + safetensors::shape_string(t->shape);
-        if (!shape_ok) {
-            problems.push_back("wrong shape  " + name + ": expected " + want + ", found " + found);
-            return;
-        }
-        if (!safetensors::file::converts_to_float(t->type)) {
-            problems.push_back("wrong dtype  " + name + ": expected " + want + " (or F16, BF16, F64), found " + found);
-            return;
-        }
-        plan.emplace_back(t, data);
+        if (!shape_ok) return problems.add("wrong shape  " + name + ": expected " + want + ", found " + found);
+        if (!dtype_fits(t->type, counter))
+            return problems.add("wrong dtype  " + name + ": expected " + want +
+                                (counter ? " (or I32, or a float type)" : " (or F16, BF16, F64)") + ", found " + found);
+        plan.push_back({t, data, d.name});
     });
     for (const tensor_info& t : f.tensors()) {
         if (wanted.count(t.name)) continue;
-        const auto layer = detail::layer_index_of(t.name);
+        const auto layer = layer_index_of(t.name);
         if (layer && *layer >= opt.layers) continue;
         if (opt.strict)
-            problems.push_back("extra        " + t.name + ": found " + std::string(safetensors::to_string(t.type)) + " " +
-                               safetensors::shape_string(t.shape) + ", not in the net");
+            problems.add("extra        " + safetensors::detail::clip(t.name) + ": found " +
+                         std::string(safetensors::to_string(t.type)) + " " + safetensors::shape_string(t.shape) +
+                         ", not in the net");
+        else report.unexpected.push_back(t.name);
     }
-    if (!problems.empty()) {
-        std::string msg = "ctnn::load_safetensors: \"" + f.source() + "\" does not fit this net (" +
-                          std::to_string(problems.size()) + (problems.size() == 1 ? " problem):" : " problems):");
-        for (const auto& p : problems) msg += "\n  " + p;
-        throw error(msg);
+    if (!wanted.empty() && plan.empty() && problems.count == 0)
+        throw error("ctnn::load_safetensors: \"" + f.source() + "\" has none of this net's " + std::to_string(wanted.size()) +
+                    " tensors (it holds " + std::to_string(f.tensors().size()) +
+                    "; are its names those of the equivalent nn.Sequential, \"0.weight\", ...?)");
+}
+
+/// Converts every planned tensor into `staged` (one block, in plan order) and adds a problem for
+/// each value no trained net holds: NaN or infinity anywhere (a file with them is a bug upstream,
+/// not weights), and a negative BatchNorm running variance.
+inline void stage_values(const safetensors::file& f, const std::vector<load_item>& plan, std::vector<float>& staged,
+                         load_problems& problems) {
+    std::size_t total = 0;
+    for (const auto& it : plan) total += it.from->numel();
+    staged.resize(total);
+    std::size_t at = 0;
+    for (const auto& it : plan) {
+        const std::size_t n = it.from->numel();
+        f.to_floats(*it.from, staged.data() + at);
+        const bool variance = it.kind == "running_var";
+        for (std::size_t i = 0; i < n; ++i) {
+            const float v = staged[at + i];
+            if (std::isfinite(v) && !(variance && v < 0)) continue;
+            problems.add("bad value    " + it.from->name + ": element " + std::to_string(i) + " is " + std::to_string(v) +
+                         (std::isfinite(v) ? " (a variance is never negative)" : " (not a finite number)"));
+            break;  // one line per tensor
+        }
+        at += n;
     }
-    for (const auto& [t, data] : plan) f.to_floats(*t, data);  // cannot fail: all checked above
+}
+
+}  // namespace detail
+
+/// Loads a net's tensors from a parsed file. Validates everything first: on failure it throws a
+/// ctnn::error listing each tensor that is missing, extra, of the wrong shape or dtype (name,
+/// expected, found) or holding a NaN, an infinity or a negative running variance, and the net is
+/// left unchanged. A load that would set none of the net's tensors is an error, strict or not.
+template <class Net>
+    requires is_sequential<Net>
+load_report load_safetensors(Net& net, const safetensors::file& f, const load_options& opt = {}) {
+    load_report report;
+    detail::load_problems problems;
+    std::vector<detail::load_item> plan;
+    detail::match_tensors(net, f, opt, plan, report, problems);
+    std::vector<float> staged;
+    if (problems.count == 0) detail::stage_values(f, plan, staged, problems);
+    if (problems.count) problems.raise(f.source());
+    std::size_t at = 0;  // from here nothing can fail: every value was converted and checked
+    for (const auto& it : plan) {
+        const std::size_t n = it.from->numel();
+        std::copy(staged.begin() + static_cast<std::ptrdiff_t>(at), staged.begin() + static_cast<std::ptrdiff_t>(at + n), it.to);
+        at += n;
+        report.loaded.push_back(it.from->name);
+    }
+    return report;
 }
 
 /// Loads a net's tensors from a safetensors file (see load_safetensors(net, file, options)).
 template <class Net>
     requires is_sequential<Net>
-void load_safetensors(Net& net, const std::string& path, const load_options& opt = {}) {
-    load_safetensors(net, safetensors::file::read(path), opt);
+load_report load_safetensors(Net& net, const std::string& path, const load_options& opt = {}) {
+    return load_safetensors(net, safetensors::file::read(path), opt);
 }
 /// The bytes of a safetensors file holding the net's tensors: F32, and I64 for
 /// num_batches_tracked (written first, so every tensor is aligned to its element size). The
