@@ -1,4 +1,4 @@
-// cpu kernel: Conv with stride 1 (other strides run on the reference backend).
+// cpu kernel: Conv with stride 1, dilation 1 and one group (the others: conv_gemm.hpp).
 //
 // "Shifted-plane" implicit GEMM, no im2col. The input is copied once into a zero-padded plane
 // per channel, Hp x Wp. Output row oh, column ow is computed at flat position p = oh * Wp + ow, so
@@ -50,8 +50,12 @@ inline float contiguous_sum(const float* p) {
     return t;
 }
 
+template <class C>
+struct conv_s1_one;  // a single sample split over threads (conv_one_sample.hpp)
+
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In>
 struct conv_s1 {
+    static constexpr std::size_t Cin = Ci, Cout = Co;
     static constexpr std::size_t H = In::value.d[1], Wd = In::value.d[2];
     static constexpr std::size_t Hp = H + 2 * P, Wp = Wd + 2 * P, OH = Hp - K + 1, OW = Wp - K + 1;
     static constexpr std::size_t KK = K * K, Kd = Ci * KK, plane = Hp * Wp, N = OH * Wp;
@@ -150,8 +154,15 @@ struct conv_s1 {
         if constexpr (std::is_void_v<Wg>) return 0;
         else return Wg::dw_scratch_floats;
     }
+    // A sample split over threads shares its transformed input V, kept after the calling
+    // thread's own forward scratch (conv_one_sample.hpp).
+    template <class Wg>
+    static constexpr std::size_t wino_shared() {
+        if constexpr (std::is_void_v<Wg>) return 0;
+        else return Wg::v_size;
+    }
     static constexpr std::size_t scratch_floats =
-        std::max(fwd_scratch + wino_scratch<wff>(),
+        std::max(fwd_scratch + wino_scratch<wff>() + wino_shared<wff>(),
                  bwd_scratch + wino_scratch<wb>() + wino_dw_scratch<wf>() + align_floats(Co * OH * OW));
     static constexpr std::size_t shared_floats_per_task = part_size;
 
@@ -184,43 +195,55 @@ struct conv_s1 {
     template <class Act, class Pool>
     static void forward_samples(const float* x, float* y, const float* w, const float* bias, std::size_t b,
                                 std::size_t e, float* saved = nullptr) {
-        constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
+        constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* xp = detail::work_scratch(scratch_floats);
+        clear_scratch(xp, xp + xp_size);
+        for (std::size_t n = b; n < e; ++n)
+            direct_sample<Act, Pool, fwd>(x + n * Ci * H * Wd, y + n * out_size, w, bias, 0, Co,
+                                          saves_index<Pool> ? saved + n * out_size : nullptr, xp);
+    }
+
+    /// The output channels [co0, co1) of one sample, xn [Ci, H, Wd] to yn [Co, PH, PW] (sn: its
+    /// saved pool indices), through this thread's scratch xp (cleared by clear_scratch), by a
+    /// GEMM with blocking Blk (any: every value is the same fma chain whatever the tile).
+    /// With a folded BatchNorm (epilogue.hpp), bias is its coefficients.
+    template <class Act, class Pool, class Blk>
+    static void direct_sample(const float* xn, float* yn, const float* w, const float* bias, std::size_t co0,
+                              std::size_t co1, float* sn, float* xp) {
+        constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
+        static_assert(Pool::K == 1 || !folds_bn<Act>);
         float* xc = xp + xp_size;
         float* yt = xc + xc_size;
-        clear_scratch(xp, xc);
         const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
         const auto B = [xp, xc](std::size_t k) { return compact ? xc + k * Ncpad : xp + boff[k]; };
-        for (std::size_t n = b; n < e; ++n) {
-            load_padded(x + n * Ci * H * Wd, xp);
-            if constexpr (compact) load_columns(xp, xc);
-            bcast_gemm<Ny, fwd::R, fwd::NV, init::bias>(0, Co, Kd, A, B, yt, Ny, bias);
-            float* out = y + n * Co * PH * PW;
-            for (std::size_t co = 0; co < Co; ++co) {
-                const float* r = yt + co * Ny;
-                float* o = out + co * PH * PW;
-                if constexpr (Pool::K == 1) {
-                    for (std::size_t oh = 0; oh < OH; ++oh) {
-                        std::size_t ow = 0;
-                        for (; ow + W <= OW; ow += W) V::store(o + oh * OW + ow, Act::template v<V>(V::load(r + oh * pitch + ow)));
-                        for (; ow < OW; ++ow) o[oh * OW + ow] = Act::f(r[oh * pitch + ow]);
-                    }
-                } else if constexpr (Pool::K == 2 && Pool::S == 2) {
-                    // the activation commutes with max (it is monotone) and runs once per output
-                    float* sv = saves_index<Pool> ? saved + (n * Co + co) * PH * PW : nullptr;
-                    for (std::size_t ph = 0; ph < PH; ++ph)
-                        pool2x2_row<Act, PW>(r + 2 * ph * pitch, r + (2 * ph + 1) * pitch, OW, 2 * ph * OW, o + ph * PW,
-                                             sv ? sv + ph * PW : nullptr);
-                } else {
-                    // max over the K rows of each window (per column), then over K columns;
-                    // the activation commutes with max (it is monotone) and runs once per output
-                    float rowmax[OW];
-                    for (std::size_t ph = 0; ph < PH; ++ph) {
-                        const float* s = r + ph * Pool::S * pitch;
-                        for (std::size_t ow = 0; ow < OW; ++ow) rowmax[ow] = window_max(s + ow, Pool::K, pitch);
-                        for (std::size_t pw = 0; pw < PW; ++pw)
-                            o[ph * PW + pw] = Act::f(window_max(rowmax + pw * Pool::S, Pool::K, 1));
-                    }
+        load_padded(xn, xp);
+        if constexpr (compact) load_columns(xp, xc);
+        bcast_gemm<Ny, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yt, Ny, bias);
+        for (std::size_t co = co0; co < co1; ++co) {
+            const float* r = yt + co * Ny;
+            float* o = yn + co * PH * PW;
+            if constexpr (Pool::K == 1) {
+                const chan_affine<Act, V> bn(bias, Co, co);
+                const chan_affine<Act, simd::scalar> bn1(bias, Co, co);
+                for (std::size_t oh = 0; oh < OH; ++oh) {
+                    std::size_t ow = 0;
+                    for (; ow + W <= OW; ow += W) V::store(o + oh * OW + ow, Act::template v<V>(bn(V::load(r + oh * pitch + ow))));
+                    for (; ow < OW; ++ow) o[oh * OW + ow] = Act::f(bn1(r[oh * pitch + ow]));
+                }
+            } else if constexpr (Pool::K == 2 && Pool::S == 2) {
+                // the activation commutes with max (it is monotone) and runs once per output
+                float* sv = saves_index<Pool> ? sn + co * PH * PW : nullptr;
+                for (std::size_t ph = 0; ph < PH; ++ph)
+                    pool2x2_row<Act, PW>(r + 2 * ph * pitch, r + (2 * ph + 1) * pitch, OW, 2 * ph * OW, o + ph * PW,
+                                         sv ? sv + ph * PW : nullptr);
+            } else {
+                // max over the K rows of each window (per column), then over K columns;
+                // the activation commutes with max (it is monotone) and runs once per output
+                float rowmax[OW];
+                for (std::size_t ph = 0; ph < PH; ++ph) {
+                    const float* s = r + ph * Pool::S * pitch;
+                    for (std::size_t ow = 0; ow < OW; ++ow) rowmax[ow] = window_max(s + ow, Pool::K, pitch);
+                    for (std::size_t pw = 0; pw < PW; ++pw) o[ph * PW + pw] = Act::f(window_max(rowmax + pw * Pool::S, Pool::K, 1));
                 }
             }
         }
@@ -272,11 +295,12 @@ struct conv_s1 {
         }
     }
 
+    /// y = Pool(Act(conv(x))) for a batch; coef: a folded BatchNorm's coefficients (epilogue.hpp),
+    /// else null (the bias).
     template <class Act, class Pool>
-    static void forward(const forward_args& a) {
+    static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* w = a.params;
-        const float* bias = a.params + Co * Kd;
-        const std::size_t T = tasks_for(a.n, double(a.n) * double(Co * Kd * N));
+        const float* bias = coef ? coef : a.params + Co * Kd;
         constexpr bool pool_ok = Pool::K == 1 || (Pool::K == 2 && Pool::S == 2);
         bool wino = false;
         [[maybe_unused]] const float* u = nullptr;
@@ -288,6 +312,13 @@ struct conv_s1 {
                 wino = all_finite<Co * Kd + Co>(a.params);
             }
         }
+        // One sample (and not inside another parallel region): split it over threads where the
+        // work pays for waking them (conv_one_sample.hpp; the same bits as one thread).
+        if (a.n == 1 && !detail::inside_parallel()) {
+            const std::size_t Ts = tasks_for(Co, double(Co * Kd * N));
+            if (Ts > 1) return conv_s1_one<conv_s1>::template forward<Act, Pool>(a, bias, wino, u, Ts);
+        }
+        const std::size_t T = tasks_for(a.n, double(a.n) * double(Co * Kd * N));
         parallel_for(T, [&](std::size_t t) {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
@@ -300,7 +331,8 @@ struct conv_s1 {
 
 }  // namespace ctnn::cpu_detail
 
-#include "conv_backward.hpp"  // conv_s1_backward: the backward, in named steps
+#include "conv_backward.hpp"    // conv_s1_backward: the backward, in named steps
+#include "conv_one_sample.hpp"  // conv_s1_one: one sample over several threads
 
 namespace ctnn {
 

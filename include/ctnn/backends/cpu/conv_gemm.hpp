@@ -1,0 +1,184 @@
+// cpu kernel: every Conv that is not stride 1, dilation 1 and one group (those run on conv_s1,
+// conv.hpp). Depthwise convolutions (one input channel per group) go to conv_depthwise.hpp; the
+// rest run here, per sample and group, as GEMMs on im2col columns:
+//   forward  Y_g [Cog, Nc] = bias + W_g [Cog, Kg] x Xc [Kg, Nc]      (bcast_gemm, written into y)
+//   dX       dXc [Kg, Nc] = W_g^T x dY_g, scattered back (col2im)    (bcast_gemm)
+//   dW       dW_g [Cog, Kg] += dY_g [Cog, Nc] . Xc^T                  (dot_gemm, Nc-long dot products)
+// with Kg = (Ci / G) * K * K and Nc = OH * OW. Xc row (c, kh, kw) holds, for every output, the
+// input under that tap (zero where it falls in the padding). A 1x1 stride-1 unpadded Conv needs no
+// Xc: its input planes are the rows as they are, and its dX is the GEMM's output.
+// Work is split over (sample, group) pairs (forward, dX) and over output channels (dW, every task
+// summing its rows over all samples in order): every value is formed the same way in any split,
+// so results do not depend on the thread count.
+#pragma once
+#include <algorithm>
+#include <type_traits>
+
+#include "conv.hpp"
+#include "conv_depthwise.hpp"
+
+namespace ctnn::cpu_detail {
+
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::size_t P, std::size_t D, std::size_t G,
+          class In>
+struct conv_gemm {
+    static constexpr std::size_t H = In::value.d[1], Wd = In::value.d[2], HW = H * Wd;
+    static constexpr dims out = Conv<Ci, Co, K, S, P, D, G>::output(In::value);
+    static constexpr std::size_t OH = out.d[1], OW = out.d[2], Nc = OH * OW;
+    static constexpr std::size_t Cig = Ci / G, Cog = Co / G, KK = K * K, Kg = Cig * KK;
+    static constexpr bool direct = K == 1 && S == 1 && P == 0;  // Xc is the input itself
+    static constexpr std::size_t scratch_floats = direct ? 0 : align_floats(Kg * Nc);  // Xc or dXc
+
+    using fwd = bcast_blocking<Cog, Nc, 15>;
+    using dxb = bcast_blocking<Kg, Nc>;
+    static constexpr std::size_t dot_r = 2, dot_c = V::registers >= 32 ? 8 : 4;
+
+    /// The outputs [begin, end) along an axis whose tap k lands inside the input (extent long).
+    static constexpr range inside(std::size_t k, std::size_t extent, std::size_t outs) {
+        const std::size_t lo = P > k * D ? (P - k * D + S - 1) / S : 0;
+        const std::size_t hi = extent + P > k * D ? std::min(outs, (extent - 1 + P - k * D) / S + 1) : 0;
+        return {std::min(lo, hi), hi};
+    }
+
+    /// Xc's rows from the group's input channels x [Cig, H, Wd]; only the part inside the input
+    /// is written (the rest is zero from clear and stays so).
+    static void load_columns(const float* x, float* xc) {
+        for (std::size_t c = 0; c < Cig; ++c)
+            for (std::size_t kh = 0; kh < K; ++kh) {
+                const range rh = inside(kh, H, OH);
+                for (std::size_t kw = 0; kw < K; ++kw) {
+                    const range rw = inside(kw, Wd, OW);
+                    if (rw.begin == rw.end) continue;
+                    float* row = xc + ((c * K + kh) * K + kw) * Nc;
+                    for (std::size_t oh = rh.begin; oh < rh.end; ++oh) {
+                        const float* src = x + (c * H + oh * S + kh * D - P) * Wd;  // the input row
+                        const std::size_t iw0 = rw.begin * S + kw * D - P;          // its column for rw.begin
+                        float* o = row + oh * OW;
+                        if constexpr (S == 1) copy_row(o + rw.begin, src + iw0, rw.end - rw.begin);
+                        else
+                            for (std::size_t ow = rw.begin; ow < rw.end; ++ow) o[ow] = src[iw0 + (ow - rw.begin) * S];
+                    }
+                }
+            }
+    }
+
+    /// dx [Cig, H, Wd] (zeroed first) = the sum of dXc's rows at the inputs their taps read.
+    static void store_columns(const float* dxc, float* dx) {
+        std::fill(dx, dx + Cig * HW, 0.0f);
+        for (std::size_t c = 0; c < Cig; ++c)
+            for (std::size_t kh = 0; kh < K; ++kh) {
+                const range rh = inside(kh, H, OH);
+                for (std::size_t kw = 0; kw < K; ++kw) {
+                    const range rw = inside(kw, Wd, OW);
+                    if (rw.begin == rw.end) continue;
+                    const float* row = dxc + ((c * K + kh) * K + kw) * Nc;
+                    for (std::size_t oh = rh.begin; oh < rh.end; ++oh) {
+                        float* dst = dx + (c * H + oh * S + kh * D - P) * Wd + (rw.begin * S + kw * D - P);
+                        const float* s = row + oh * OW;
+                        for (std::size_t ow = rw.begin; ow < rw.end; ++ow) dst[(ow - rw.begin) * S] += s[ow];
+                    }
+                }
+            }
+    }
+
+    /// y = Act(conv(x)); coef: a folded BatchNorm's coefficients (epilogue.hpp), else null (the bias).
+    template <class Act = identity>
+    static void forward(const forward_args& a, const float* coef = nullptr) {
+        const float* bias = coef ? coef : a.params + Co * Kg;
+        const std::size_t items = a.n * G;
+        const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(items, t, T);
+            if (r.begin == r.end) return;
+            float* xc = detail::work_scratch(scratch_floats);
+            if constexpr (!direct) std::fill(xc, xc + Kg * Nc, 0.0f);
+            for (std::size_t i = r.begin; i < r.end; ++i) {  // i = n * G + g
+                const std::size_t g = i % G;
+                const float* xg = a.x + (i / G * Ci + g * Cig) * HW;
+                if constexpr (!direct) load_columns(xg, xc);
+                const float* wg = a.params + g * Cog * Kg;
+                bcast_gemm<Nc, fwd::R, fwd::NV, init::bias>(
+                    0, Cog, Kg, [wg](std::size_t m, std::size_t k) { return wg[m * Kg + k]; },
+                    [xg, xc](std::size_t k) { return direct ? xg + k * HW : xc + k * Nc; }, a.y + (i / G * Co + g * Cog) * Nc,
+                    Nc, bias + g * Cog);
+                if constexpr (!std::is_same_v<Act, identity>)
+                    channel_epilogue<Act, Co, Nc>(a.y + i / G * Co * Nc, bias, g * Cog, (g + 1) * Cog);
+            }
+        });
+    }
+
+    static void backward_dx(const backward_args& a) {
+        const std::size_t items = a.n * G;
+        const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(items, t, T);
+            float* dxc = detail::work_scratch(scratch_floats);
+            for (std::size_t i = r.begin; i < r.end; ++i) {
+                const std::size_t g = i % G;
+                const float* wg = a.params + g * Cog * Kg;
+                const float* dyg = a.dy + (i / G * Co + g * Cog) * Nc;
+                float* dxg = a.dx + (i / G * Ci + g * Cig) * HW;
+                bcast_gemm<Nc, dxb::R, dxb::NV, init::zero>(
+                    0, Kg, Cog, [wg](std::size_t m, std::size_t k) { return wg[k * Kg + m]; },
+                    [dyg](std::size_t k) { return dyg + k * Nc; }, direct ? dxg : dxc, Nc);
+                if constexpr (!direct) store_columns(dxc, dxg);
+            }
+        });
+    }
+
+    /// dW and the bias gradient of output channels [r.begin, r.end), over all samples in order.
+    static void dw_rows(const backward_args& a, range r) {
+        float* dw = a.dparams;
+        float* db = a.dparams + Co * Kg;
+        float* xc = detail::work_scratch(scratch_floats);
+        if constexpr (!direct) std::fill(xc, xc + Kg * Nc, 0.0f);
+        if (a.overwrite_dparams)
+            for (std::size_t co = r.begin; co < r.end; ++co) std::fill(dw + co * Kg, dw + (co + 1) * Kg, 0.0f);
+        for (std::size_t n = 0; n < a.n; ++n)
+            for (std::size_t g = r.begin / Cog; g * Cog < r.end; ++g) {
+                const float* xg = a.x + (n * Ci + g * Cig) * HW;
+                if constexpr (!direct) load_columns(xg, xc);
+                const float* dyn = a.dy + n * Co * Nc;
+                dot_gemm<Nc, dot_r, dot_c>(
+                    std::max(r.begin, g * Cog), std::min(r.end, (g + 1) * Cog), 0, Kg,
+                    [dyn](std::size_t m) { return dyn + m * Nc; },
+                    [xg, xc](std::size_t j) { return direct ? xg + j * HW : xc + j * Nc; },
+                    [dw](std::size_t m, std::size_t j, float v) { dw[m * Kg + j] += v; });
+            }
+        for (std::size_t co = r.begin; co < r.end; ++co) {
+            float s = 0.0f;
+            for (std::size_t n = 0; n < a.n; ++n) s += contiguous_sum<Nc>(a.dy + (n * Co + co) * Nc);
+            db[co] = (a.overwrite_dparams ? 0.0f : db[co]) + s;
+        }
+    }
+
+    static void backward(const backward_args& a) {
+        if (a.dx) backward_dx(a);
+        if (a.dparams) {
+            const std::size_t T = tasks_for(Co, double(a.n) * double(Co * Kg * Nc));
+            parallel_for(T, [&](std::size_t t) {
+                const range r = split(Co, t, T);
+                if (r.begin < r.end) dw_rows(a, r);
+            });
+        }
+    }
+};
+
+}  // namespace ctnn::cpu_detail
+
+namespace ctnn {
+
+/// Strided, dilated and grouped Conv: depthwise (one input channel per group) directly, the rest
+/// by im2col and GEMMs. (Stride 1, dilation 1, one group: conv.hpp.)
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::size_t P, std::size_t D, std::size_t G,
+          class In>
+    requires(!(S == 1 && D == 1 && G == 1))
+struct kernel<Conv<Ci, Co, K, S, P, D, G>, In, cpu> : kernel_base {
+    using impl = std::conditional_t<(Ci == G && G > 1), cpu_detail::conv_depthwise<Ci, Co, K, S, P, D, In>,
+                                    cpu_detail::conv_gemm<Ci, Co, K, S, P, D, G, In>>;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true};
+    static void forward(const forward_args& a) { impl::forward(a); }
+    static void backward(const backward_args& a) { impl::backward(a); }
+};
+
+}  // namespace ctnn
