@@ -76,7 +76,9 @@ struct backward_args {
     const float* params = nullptr;
     float* dparams = nullptr;        // gradient of params, same layout; null: frozen layer
     const float* buffers = nullptr;
-    float* saved = nullptr;          // what forward kept (a block's backward also works in it)
+    // What forward kept. The memory is the net's own and writable: a block's backward works in
+    // it (block.hpp), through a const_cast.
+    const float* saved = nullptr;
     // dparams hold stale values to be overwritten, not added to (a training step's first
     // backward after zero_grad). Set only for kernels with traits.overwrites_dparams; others
     // are given zeroed dparams.

@@ -69,7 +69,7 @@ struct kernel<Chain<Ls...>, In, B> : kernel_base {
     }
     static void backward(const backward_args& a) {
         // (y and buffers are only read; saved holds the forward's state and backward's buffers)
-        const typename net::part p{a.x, const_cast<float*>(a.y), a.params, const_cast<float*>(a.buffers), a.dparams, nullptr, a.saved, nullptr};
+        const typename net::part p{a.x, const_cast<float*>(a.y), a.params, const_cast<float*>(a.buffers), a.dparams, nullptr, const_cast<float*>(a.saved), nullptr};
         net::template backward<In, B, false>(p, a.dy, a.dx, a.n);
     }
 };

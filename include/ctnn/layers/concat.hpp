@@ -4,7 +4,8 @@
 // rank): a compile error names the first branch that does not.
 //
 // Its kernel is the same on every host backend (block.hpp): each branch runs as a net of its
-// own, and its output is copied into its channel slice of y.
+// own, and its output is copied into its channel slice of y (for one sample in inference, the
+// slice is contiguous and the branch writes it directly).
 #pragma once
 #include <algorithm>
 #include <array>
@@ -127,14 +128,15 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
                 S::template forward<In, B, true>(p, n, true);
                 out = S::template output<In, true>(p, n);
             } else {
-                float* tmp = a.work;
+                // one sample: its channel slice of y is contiguous, so the branch writes it directly
+                float* tmp = n == 1 ? a.y + slice_off[j] : a.work;
                 const float* pre = a.prepared ? a.prepared + prepared_off[j] : nullptr;
                 S::template forward<In, B, true>({a.x, tmp, a.params + param_off[j], a.buffers + buffer_off[j], nullptr, pre,
                                                   a.work + align_floats(n * C::largest_output(in)), nullptr},
                                                  n, false);
                 out = tmp;
             }
-            detail::copy_slices<false>(a.y + slice_off[j], out, n, out_sizes[j], out_size);
+            if (out != a.y + slice_off[j]) detail::copy_slices<false>(a.y + slice_off[j], out, n, out_sizes[j], out_size);
             ++j;
         };
         (run.template operator()<Bs>(), ...);
@@ -143,7 +145,8 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
     static void backward(const backward_args& a) {
         const std::size_t n = a.n;
         const auto saved_off = C::saved_offsets(in, n);
-        float* dy_j = a.saved + saved_off[branches];
+        float* saved = const_cast<float*>(a.saved);  // (the block's own memory: backend.hpp)
+        float* dy_j = saved + saved_off[branches];
         float* dx_j = dy_j + align_floats(n * C::largest_output(in));
         float* buffers = const_cast<float*>(a.buffers);  // (only read)
         std::size_t j = 0;
@@ -152,7 +155,7 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
             detail::copy_slices<true>(dy_j, a.dy + slice_off[j], n, out_sizes[j], out_size);
             float* dx = a.dx ? (j == 0 ? a.dx : dx_j) : nullptr;
             S::template backward<In, B, true>({a.x, nullptr, a.params + param_off[j], buffers + buffer_off[j],
-                                               a.dparams ? a.dparams + param_off[j] : nullptr, nullptr, a.saved + saved_off[j], nullptr},
+                                               a.dparams ? a.dparams + param_off[j] : nullptr, nullptr, saved + saved_off[j], nullptr},
                                               dy_j, dx, n);
             if (a.dx && j > 0) detail::add_arrays(a.dx, a.dx, dx_j, n * in.size());
             ++j;

@@ -106,11 +106,11 @@ struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
     static void backward(const backward_args& a) {
         const std::size_t n = a.n;
         float* buffers = const_cast<float*>(a.buffers);  // (only read)
-        body_net::template backward<In, B, true>({a.x, nullptr, a.params, buffers, a.dparams, nullptr, a.saved, nullptr}, a.dy, a.dx, n);
+        body_net::template backward<In, B, true>({a.x, nullptr, a.params, buffers, a.dparams, nullptr, const_cast<float*>(a.saved), nullptr}, a.dy, a.dx, n);
         if constexpr (R::identity_shortcut) {
             if (a.dx) detail::add_arrays(a.dx, a.dx, a.dy, n * in.size());
         } else {
-            float* mem = a.saved + R::body_saved(in, n);
+            float* mem = const_cast<float*>(a.saved) + R::body_saved(in, n);
             float* dxs = a.dx ? mem + R::shortcut_saved(in, n) : nullptr;
             shortcut_net::template backward<In, B, true>(shortcut_part(a.x, nullptr, a.params, buffers, a.dparams, nullptr, mem, nullptr),
                                                          a.dy, dxs, n);
