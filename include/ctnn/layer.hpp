@@ -35,6 +35,8 @@
 //   CTNN_HD_TEMPLATE template <class M> static CTNN_HD typename M::type f(typename M::type x);
 //   template <class M> static CTNN_HD typename M::type df(typename M::type x, typename M::type y,
 //                                                        typename M::type dy);   // dLoss/dx
+//   (no local variables of type M::type in f and df: nvcc 13 rejects a local of the cpu
+//   backend's vector type in a host-device template; pass intermediates to a helper instead)
 //   grad_from_output          true when df reads only y and dy (x may be anything): a fused
 //                             kernel that keeps only the output may then use it (checked at
 //                             compile time where it matters)

@@ -27,9 +27,8 @@ struct GELU : layer_base {
     CTNN_HD_TEMPLATE
     template <class M>
     static CTNN_HD typename M::type df(typename M::type x, typename M::type, typename M::type dy) {
-        const typename M::type cdf = M::set1(0.5f) * (M::one() + M::erf(x * M::set1(sqrt1_2)));
-        const typename M::type pdf = M::set1(inv_sqrt_2pi) * M::exp(x * x * M::set1(-0.5f));
-        return dy * (cdf + x * pdf);
+        return dy * (M::set1(0.5f) * (M::one() + M::erf(x * M::set1(sqrt1_2))) +
+                     x * (M::set1(inv_sqrt_2pi) * M::exp(x * x * M::set1(-0.5f))));
     }
 };
 

@@ -32,8 +32,8 @@ struct Hardsigmoid : layer_base {
     CTNN_HD_TEMPLATE
     template <class M>
     static CTNN_HD typename M::type df(typename M::type x, typename M::type, typename M::type dy) {
-        const typename M::type inside = M::select(x < M::set1(3.0f), dy * M::set1(1.0f / 6.0f), M::zero());
-        return M::select(x > M::set1(-3.0f), inside, M::zero());
+        return M::select(x > M::set1(-3.0f), M::select(x < M::set1(3.0f), dy * M::set1(1.0f / 6.0f), M::zero()),
+                         M::zero());
     }
 };
 

@@ -28,8 +28,8 @@ struct Hardswish : layer_base {
     CTNN_HD_TEMPLATE
     template <class M>
     static CTNN_HD typename M::type df(typename M::type x, typename M::type, typename M::type dy) {
-        const typename M::type mid = dy * (x / M::set1(3.0f) + M::set1(0.5f));
-        return M::select(x < M::set1(-3.0f), M::zero(), M::select(x <= M::set1(3.0f), mid, dy));
+        return M::select(x < M::set1(-3.0f), M::zero(),
+                         M::select(x <= M::set1(3.0f), dy * (x / M::set1(3.0f) + M::set1(0.5f)), dy));
     }
 };
 

@@ -24,7 +24,12 @@ struct SiLU : layer_base {
     CTNN_HD_TEMPLATE
     template <class M>
     static CTNN_HD typename M::type df(typename M::type x, typename M::type, typename M::type dy) {
-        const typename M::type s = M::one() / (M::one() + M::exp(-x));
+        return grad<M>(x, M::one() / (M::one() + M::exp(-x)), dy);
+    }
+    /// df with s = σ(x) passed in (nvcc rejects a local of xsimd's vector type in a CTNN_HD template).
+    CTNN_HD_TEMPLATE
+    template <class M>
+    static CTNN_HD typename M::type grad(typename M::type x, typename M::type s, typename M::type dy) {
         return dy * s * (M::one() + x * (M::one() - s));
     }
 };

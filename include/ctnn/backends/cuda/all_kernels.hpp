@@ -5,6 +5,7 @@
 
 #include "fused.hpp"
 #include "kernels.hpp"
+#include "kernels_more.hpp"
 
 namespace ctnn::cuda {
 
