@@ -8,14 +8,12 @@
 
 namespace ctnn_cuda_checks {
 // The layers with kernels in backends/cuda/kernels_more.hpp: a dilated Conv, a depthwise Conv,
-// SqueezeExcite (both gate kinds), Upsample, ConvTranspose with output padding, a grouped Conv.
-// (tests/test_cuda_grid_layers.cpp runs them on the host emulation, with GELU, SiLU, Hardswish and
-// Hardsigmoid as layers too; here the host net's cpu backend would instantiate those layers' df
-// on xsimd vectors in this nvcc translation unit, which nvcc 13 rejects for their local variables.)
+// SqueezeExcite (both gate kinds), Upsample, ConvTranspose with output padding, a grouped Conv,
+// and GELU, SiLU, Hardswish and Hardsigmoid as layers (their gradients need the input: unfused).
 using NewLayersNet =
-    Sequential<Input<3, 9, 7>, Conv<3, 6, 3, 1, 2, 2>, Tanh, Conv<6, 6, 3, 2, 1, 1, 6>, LeakyReLU<1, 10>,
-               SqueezeExcite<6, 3>, Upsample<2>, ConvTranspose<6, 4, 3, 2, 1, 1>, ReLU, Conv<4, 8, 3, 1, 1, 1, 2>,
-               Sigmoid, Conv<8, 4, 3, 2, 1>, Tanh, SqueezeExcite<4, 5, SiLU, Sigmoid>, Conv<4, 4, 1>, ReLU,
+    Sequential<Input<3, 9, 7>, Conv<3, 6, 3, 1, 2, 2>, GELU, Conv<6, 6, 3, 2, 1, 1, 6>, Hardswish,
+               SqueezeExcite<6, 3>, Upsample<2>, ConvTranspose<6, 4, 3, 2, 1, 1>, SiLU, Conv<4, 8, 3, 1, 1, 1, 2>,
+               Hardsigmoid, Conv<8, 4, 3, 2, 1>, Tanh, SqueezeExcite<4, 5, SiLU, Sigmoid>, Conv<4, 4, 1>, ReLU,
                GlobalAvgPool, Linear<4, 5>>;
 // SqueezeExcite runs inference and backward 64 samples at a time (its scratch): 150 is three chunks.
 using ChunkedSeNet = Sequential<Input<4, 3, 2>, SqueezeExcite<4, 3, ReLU, Hardsigmoid>, Flatten, Linear<24, 3>>;
