@@ -214,11 +214,9 @@ struct conv_s1 {
         static_assert(Pool::K == 1 || !folds_bn<Act>);
         float* xc = xp + xp_size;
         float* yt = xc + xc_size;
-        const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
-        const auto B = [xp, xc](std::size_t k) { return compact ? xc + k * Ncpad : xp + boff[k]; };
         load_padded(xn, xp);
         if constexpr (compact) load_columns(xp, xc);
-        bcast_gemm<Ny, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yt, Ny, bias);
+        gemm_rows<Blk>(w, bias, co0, co1, xp, xc, yt);
         for (std::size_t co = co0; co < co1; ++co) {
             const float* r = yt + co * Ny;
             float* o = yn + co * PH * PW;
@@ -247,6 +245,16 @@ struct conv_s1 {
                 }
             }
         }
+    }
+
+    /// Rows [co0, co1) of Y' (direct_sample's GEMM), out of line: inlined into the loop of a
+    /// larger epilogue (a folded BatchNorm's), GCC spilled the GEMM's register tile to the stack.
+    template <class Blk>
+    [[gnu::noinline]] static void gemm_rows(const float* w, const float* bias, std::size_t co0, std::size_t co1,
+                                            const float* xp, const float* xc, float* yt) {
+        const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
+        const auto B = [xp, xc](std::size_t k) { return compact ? xc + k * Ncpad : xp + boff[k]; };
+        bcast_gemm<Ny, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yt, Ny, bias);
     }
 
     /// forward_samples by Winograd; weights and bias must be finite. A sample with a non-finite

@@ -27,6 +27,57 @@ struct identity {
 };
 using relu = act<ReLU>;
 
+/// Act after an inference BatchNorm folded into a convolution's epilogue (conv_bn.hpp): channel
+/// c's conv output z (bias included, as unfused) becomes Act(fma(z, scale[c], shift[c])). The
+/// kernels take the coefficients where they take the bias: coef = [bias | scale | shift], C each.
+/// Only without a pool (a negative scale would change which value is a window's maximum).
+template <class A>
+struct bn_then : A {
+    static constexpr bool folds_bn = true;
+};
+template <class Act>
+inline constexpr bool folds_bn = requires { Act::folds_bn; };
+
+/// Channel c's part of the epilogue before the activation: z * scale[c] + shift[c] where Act folds
+/// a BatchNorm (coef as bn_then says), else z. Vt: the vector type (or simd::scalar).
+template <class Act, class Vt>
+struct chan_affine {
+    typename Vt::type s{}, t{};
+    chan_affine(const float* coef, std::size_t C, std::size_t c) {
+        if constexpr (folds_bn<Act>) {
+            s = Vt::set1(coef[C + c]);
+            t = Vt::set1(coef[2 * C + c]);
+        }
+    }
+    /// The same for W consecutive channels c0.. across the vector (channels-last epilogues).
+    chan_affine(const float* coef, std::size_t C, std::size_t c0, bool) {
+        if constexpr (folds_bn<Act>) {
+            s = Vt::load(coef + C + c0);
+            t = Vt::load(coef + 2 * C + c0);
+        }
+    }
+    typename Vt::type operator()(typename Vt::type z) const {
+        if constexpr (folds_bn<Act>) return Vt::fma(z, s, t);
+        else return z;
+    }
+};
+
+/// Act (after a folded BatchNorm's affine, for bn_then) in place over the maps of channels
+/// [c0, c1) of one sample, y [C, N]; coef as bn_then says (only its scale and shift are read).
+/// For kernels whose GEMM writes the output itself: the maps are still in cache.
+template <class Act, std::size_t C, std::size_t N>
+inline void channel_epilogue(float* y, const float* coef, std::size_t c0, std::size_t c1) {
+    using Vt = simd::vec;
+    for (std::size_t c = c0; c < c1; ++c) {
+        const chan_affine<Act, Vt> bn(coef, C, c);
+        const chan_affine<Act, simd::scalar> bn1(coef, C, c);
+        float* r = y + c * N;
+        std::size_t i = 0;
+        for (; i + Vt::width <= N; i += Vt::width) Vt::store(r + i, Act::template v<Vt>(bn(Vt::load(r + i))));
+        for (; i < N; ++i) r[i] = Act::f(bn1(r[i]));
+    }
+}
+
 struct no_pool {
     static constexpr std::size_t K = 1, S = 1;
 };

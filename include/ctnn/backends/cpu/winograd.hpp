@@ -101,12 +101,12 @@ struct winograd {
     /// Zeroes the padded input planes (their borders stay zero; load_input writes the inside).
     static void clear_input(float* xs) { std::fill(xs, xs + x_size, 0.0f); }
 
-    /// xe/xo from one sample x [Ci, H, Wd]: padded column c of row r goes to xe (even c) or xo
-    /// (odd c) at c / 2.
-    static void load_input(const float* x, float* xs) {
+    /// xe/xo from one sample x [Ci, H, Wd] (input channels [ci0, ci1)): padded column c of row r
+    /// goes to xe (even c) or xo (odd c) at c / 2.
+    static void load_input(const float* x, float* xs, std::size_t ci0 = 0, std::size_t ci1 = Ci) {
         float* xe = xs;
         float* xo = xs + Ci * PR * RS;
-        for (std::size_t ci = 0; ci < Ci; ++ci)
+        for (std::size_t ci = ci0; ci < ci1; ++ci)
             for (std::size_t h = 0; h < H; ++h) {
                 const float* src = x + (ci * H + h) * Wd;
                 // source column w lands at c = w + P: even w go to (P even ? xe : xo), odd w to the other
@@ -127,11 +127,12 @@ struct winograd {
     }
 
     /// V = B^T d B for every channel and tile.
-    /// (tile rows [th0, th1) only, at v's columns from 0)
-    static void transform_input(const float* xs, float* v, std::size_t th0 = 0, std::size_t th1 = TH) {
+    /// (tile rows [th0, th1) only, at v's columns from 0; input channels [ci0, ci1) only)
+    static void transform_input(const float* xs, float* v, std::size_t th0 = 0, std::size_t th1 = TH, std::size_t ci0 = 0,
+                                std::size_t ci1 = Ci) {
         const float* xe = xs;
         const float* xo = xs + Ci * PR * RS;
-        for (std::size_t ci = 0; ci < Ci; ++ci)
+        for (std::size_t ci = ci0; ci < ci1; ++ci)
             for (std::size_t th = th0; th < th1; ++th)
                 for (std::size_t j0 = 0; j0 < TWr; j0 += TVw) {
                     typename TV::type c[A][A];  // c[i] = B^T (row i of the patch)
@@ -157,33 +158,42 @@ struct winograd {
                 }
     }
 
-    /// M[xi] = U[xi] V[xi] for the A2 positions.
-    static void multiply(const float* u, const float* v, float* m, std::size_t nt = T) {
+    /// V for every tile of the input channels [ci0, ci1).
+    static void transform_input_channels(const float* xs, float* v, std::size_t ci0, std::size_t ci1) {
+        transform_input(xs, v, 0, TH, ci0, ci1);
+    }
+
+    /// M[xi] = U[xi] V[xi] for the A2 positions: rows [r0, r1) of M, tiles (tr) or output
+    /// channels (by default all: the first nt tiles, or every channel).
+    static void multiply(const float* u, const float* v, float* m, std::size_t nt = T, std::size_t r0 = 0,
+                         std::size_t r1 = 0) {
         for (std::size_t xi = 0; xi < A2; ++xi) {
             const float* uk = u + xi * Pp;
             const float* vk = v + xi * Ci * Tp;
             if constexpr (tr)
                 bcast_gemm<Co, blk_t::R, blk_t::NV, init::zero>(
-                    0, nt, Ci, [vk](std::size_t t, std::size_t k) { return vk[k * Tp + t]; },
+                    r0, r1 ? r1 : nt, Ci, [vk](std::size_t t, std::size_t k) { return vk[k * Tp + t]; },
                     [uk](std::size_t k) { return uk + k * Co; }, m + xi * MS, Co);
             else
                 bcast_gemm<T, blk::R, blk::NV, init::zero>(
-                    0, Co, Ci, [uk](std::size_t r, std::size_t k) { return uk[r * Ci + k]; },
+                    r0, r1 ? r1 : Co, Ci, [uk](std::size_t r, std::size_t k) { return uk[r * Ci + k]; },
                     [vk](std::size_t k) { return vk + k * Tp; }, m + xi * MS, Tp);
         }
     }
 
-    /// Y = A^T M A plus bias, then Act, then Pool (no_pool or a 2x2 stride-2 max pool) into
-    /// y [Co, ...] of one sample. bias may be null.
+    /// Y = A^T M A plus bias, then Act (with a folded BatchNorm: epilogue.hpp), then Pool (no_pool
+    /// or a 2x2 stride-2 max pool) into y [Co, ...] of one sample (output channels [co0, co1)).
+    /// bias may be null.
     template <class Act, class Pool>
-    static void transform_output(const float* m, const float* bias, float* y, float* saved = nullptr) {
+    static void transform_output(const float* m, const float* bias, float* y, float* saved = nullptr, std::size_t co0 = 0,
+                                 std::size_t co1 = Co) {
         if constexpr (tr) return transform_output_tr<Act, Pool>(m, bias, y, saved, 0, TH);
         constexpr bool pooled = Pool::K == 2;
-        static_assert(Pool::K == 1 || (Pool::K == 2 && Pool::S == 2));
-        constexpr std::size_t PH = OH / 2, PW = OW / 2;
-        constexpr std::size_t rows = pooled ? PH : TH;
-        for (std::size_t co = 0; co < Co; ++co) {
+        static_assert((Pool::K == 1 || (Pool::K == 2 && Pool::S == 2)) && (!pooled || !folds_bn<Act>));
+        constexpr std::size_t PH = OH / 2, PW = OW / 2, rows = pooled ? PH : TH;
+        for (std::size_t co = co0; co < co1; ++co) {
             const auto b = TV::set1(bias ? bias[co] : 0.0f);
+            const chan_affine<Act, TV> bn(bias, Co, co);
             for (std::size_t th = 0; th < rows; ++th)
                 for (std::size_t j0 = 0; j0 < TWr; j0 += TVw) {
                     const float* src = m + co * Tp + th * TW + j0;  // (MS = Co * Tp)
@@ -236,10 +246,10 @@ struct winograd {
                         }
                     } else {
                         alignas(64) float t[4][TVw];
-                        TV::store(t[0], Act::template v<TV>(y00));
-                        TV::store(t[1], Act::template v<TV>(y01));
-                        TV::store(t[2], Act::template v<TV>(y10));
-                        TV::store(t[3], Act::template v<TV>(y11));
+                        TV::store(t[0], Act::template v<TV>(bn(y00)));
+                        TV::store(t[1], Act::template v<TV>(bn(y01)));
+                        TV::store(t[2], Act::template v<TV>(bn(y10)));
+                        TV::store(t[3], Act::template v<TV>(bn(y11)));
                         float* r0 = y + (co * OH + 2 * th) * OW;
                         float* r1 = r0 + OW;
                         const std::size_t n = std::min(TVw, TW - std::min(TW, j0));
@@ -277,6 +287,24 @@ struct winograd {
         }
     }
 
+    /// A sample split over threads (conv_one_sample.hpp) is split, after the input transform (all
+    /// of V), over output channels, or with transposed GEMMs over tile rows (parts of part_grain).
+    /// Every value is formed as in run_sample.
+    static constexpr std::size_t parts = tr ? TH : Co, part_grain = !tr && Co % W == 0 ? W : 1;
+    /// The GEMMs and output transform of the parts [p0, p1), from the whole V into M (whole).
+    template <class Act, class Pool>
+    static void run_part(const float* u, const float* v, float* m, const float* bias, float* y, float* saved,
+                         std::size_t p0, std::size_t p1) {
+        if (p0 >= p1) return;  // (multiply's r1 = 0 means every row)
+        if constexpr (tr) {
+            multiply(u, v, m, T, p0 * TW, p1 * TW);
+            transform_output_tr<Act, Pool>(m + p0 * TW * Co, bias, y, saved, p0, p1);
+        } else {
+            multiply(u, v, m, T, p0, p1);
+            transform_output<Act, Pool>(m, bias, y, saved, p0, p1);
+        }
+    }
+
     /// transform_output for M' [xi][t][co]: tile by tile, W channels at a time across the vector.
     /// (tile rows [th0, th1), from M's row 0)
     template <class Act, class Pool>
@@ -303,6 +331,7 @@ struct winograd {
                     mat_apply<AT>(s2[0], r0);
                     mat_apply<AT>(s2[1], r1);
                     const auto b = bias ? V::load(bias + c0) : V::zero();
+                    const chan_affine<Act, V> bn(bias, Co, c0, true);
                     const auto y00 = r0[0] + b, y01 = r0[1] + b, y10 = r1[0] + b, y11 = r1[1] + b;
                     alignas(64) float t[4][W];
                     if constexpr (pooled) {
@@ -322,10 +351,10 @@ struct winograd {
                             if constexpr (saves_index<Pool>) saved[(c0 + l) * PH * PW + o] = base + t[1][l];
                         }
                     } else {
-                        V::store(t[0], Act::template v<V>(y00));
-                        V::store(t[1], Act::template v<V>(y01));
-                        V::store(t[2], Act::template v<V>(y10));
-                        V::store(t[3], Act::template v<V>(y11));
+                        V::store(t[0], Act::template v<V>(bn(y00)));
+                        V::store(t[1], Act::template v<V>(bn(y01)));
+                        V::store(t[2], Act::template v<V>(bn(y10)));
+                        V::store(t[3], Act::template v<V>(bn(y11)));
                         const std::size_t ow = 2 * tw, oh = 2 * th;
                         for (std::size_t l = 0; l < W; ++l) {
                             float* r = y + ((c0 + l) * OH + oh) * OW + ow;

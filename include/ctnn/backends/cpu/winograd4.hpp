@@ -72,9 +72,9 @@ struct winograd4 {
     /// Zeroes the padded input planes (their borders stay zero; load_input writes the inside).
     static void clear_input(float* xs) { std::fill(xs, xs + x_size, 0.0f); }
 
-    /// The inside of the padded planes from one sample x [Ci, H, Wd].
-    static void load_input(const float* x, float* xs) {
-        for (std::size_t ci = 0; ci < Ci; ++ci)
+    /// The inside of the padded planes from one sample x [Ci, H, Wd] (input channels [ci0, ci1)).
+    static void load_input(const float* x, float* xs, std::size_t ci0 = 0, std::size_t ci1 = Ci) {
+        for (std::size_t ci = ci0; ci < ci1; ++ci)
             for (std::size_t h = 0; h < H; ++h)
                 std::memcpy(xs + ci * plane + (h + P) * RS + P, x + (ci * H + h) * Wd, Wd * sizeof(float));
     }
@@ -151,36 +151,43 @@ struct winograd4 {
     static void store_rows4(const float (*)[4][W], float*, std::size_t) {}
 #endif
 
-    /// V = B^T d B for every channel and tile.
-    static void transform_input(const float* xs, float* v) {
-        for (std::size_t ci = 0; ci < Ci; ++ci)
+    /// V = B^T d B for every tile of the input channels [ci0, ci1).
+    static void transform_input(const float* xs, float* v, std::size_t ci0 = 0, std::size_t ci1 = Ci) {
+        for (std::size_t ci = ci0; ci < ci1; ++ci)
             for (std::size_t c = 0; c < NC; ++c) {
                 const float* base = xs + ci * plane + (rows4 ? 16 * c * RS : 0);
                 wino4_tiles<R>::template input<rows4>(base, RS, corner.data() + c * W, v + ci * Tp + c * W, VS);
             }
     }
 
-    /// M[xi] = U[xi] V[xi] for the output channels [co0, co0 + CB) and the A2 positions.
-    static void multiply(const float* u, const float* v, float* m, std::size_t co0) {
+    static void transform_input_channels(const float* xs, float* v, std::size_t ci0, std::size_t ci1) {
+        transform_input(xs, v, ci0, ci1);
+    }
+
+    /// M[xi] = U[xi] V[xi] for the output channels [co0, co1) (at most CB) and the A2 positions.
+    static void multiply(const float* u, const float* v, float* m, std::size_t co0, std::size_t co1) {
         for (std::size_t xi = 0; xi < A2; ++xi) {
             const float* uk = u + xi * Pp + co0 * Ci;
             const float* vk = v + xi * VS;
             bcast_gemm<Tp, blk::R, blk::NV, init::zero>(
-                0, std::min(CB, Co - co0), Ci, [uk](std::size_t r, std::size_t k) { return uk[r * Ci + k]; },
+                0, co1 - co0, Ci, [uk](std::size_t r, std::size_t k) { return uk[r * Ci + k]; },
                 [vk](std::size_t k) { return vk + k * Tp; }, m + xi * MS, Tp);
         }
     }
 
-    /// Y = A^T M A plus bias, then Act, then Pool (no_pool or a 2x2 stride-2 max pool) for the
-    /// output channels [co0, co0 + CB), into y [Co, ...] of one sample. bias may be null.
+    /// Y = A^T M A plus bias, then Act (with a folded BatchNorm: epilogue.hpp), then Pool (no_pool
+    /// or a 2x2 stride-2 max pool) for the output channels [co0, co1) (at most CB), into y [Co, ...]
+    /// of one sample. bias may be null.
     template <class Act, class Pool>
-    static void transform_output(const float* m, const float* bias, float* y, float* saved, std::size_t co0) {
+    static void transform_output(const float* m, const float* bias, float* y, float* saved, std::size_t co0,
+                                 std::size_t co1) {
         constexpr bool pooled = Pool::K == 2;
         static_assert(Pool::K == 1 || (Pool::K == 2 && Pool::S == 2));
+        static_assert(!pooled || !folds_bn<Act>);
         constexpr std::size_t PH = OH / 2, PW = OW / 2;
-        const std::size_t co1 = std::min(Co, co0 + CB);
         for (std::size_t co = co0; co < co1; ++co) {
             const auto b = V::set1(bias ? bias[co] : 0.0f);
+            const chan_affine<Act, V> bn(bias, Co, co);
             for (std::size_t c = 0; c < NC; ++c) {
                 V::type o[4][4];  // A^T M A, plus the bias
                 wino4_tiles<R>::output(m + (co - co0) * Tp + c * W, MS, b, o);
@@ -226,7 +233,7 @@ struct winograd4 {
                     #pragma GCC unroll 4
                     for (std::size_t i = 0; i < 4; ++i)
                         #pragma GCC unroll 4
-                        for (std::size_t q = 0; q < 4; ++q) V::store(r[i][q], Act::template v<V>(o[i][q]));
+                        for (std::size_t q = 0; q < 4; ++q) V::store(r[i][q], Act::template v<V>(bn(o[i][q])));
                     if constexpr (rows4) {
                         store_rows4(r, y + co * OH * OW, 16 * c);
                         continue;
@@ -249,9 +256,21 @@ struct winograd4 {
     static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
                            float* saved) {
         transform_input(xs, v);
-        for (std::size_t co0 = 0; co0 < Co; co0 += CB) {
-            multiply(u, v, m, co0);
-            transform_output<Act, Pool>(m, bias, y, saved, co0);
+        run_part<Act, Pool>(u, v, m, bias, y, saved, 0, Co);
+    }
+
+    /// A sample split over threads (conv_one_sample.hpp) is split over output channels, after the
+    /// input transform (all of V): parts of `part_grain` channels (whole vectors where the blocks
+    /// allow it). Every value is formed as in run_sample.
+    static constexpr std::size_t parts = Co, part_grain = Co % W == 0 ? W : 1;
+    /// The GEMMs and output transform of the output channels [p0, p1), from the whole V.
+    template <class Act, class Pool>
+    static void run_part(const float* u, const float* v, float* m, const float* bias, float* y, float* saved,
+                         std::size_t p0, std::size_t p1) {
+        for (std::size_t co0 = p0; co0 < p1; co0 += CB) {
+            const std::size_t co1 = std::min(p1, co0 + CB);
+            multiply(u, v, m, co0, co1);
+            transform_output<Act, Pool>(m, bias, y, saved, co0, co1);
         }
     }
 
