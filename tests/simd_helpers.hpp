@@ -23,12 +23,15 @@ std::vector<float> random_vec(std::size_t n, std::uint64_t seed, float lo = -1.0
     return v;
 }
 
-/// max |a - b| <= tol * max |b|: 1e-5 relative to the tensor's scale.
+/// max |a - b| <= tol * max |b|: 1e-5 relative to the tensor's scale. A NaN in either (an
+/// element a kernel left unwritten in a NaN-filled output) fails: `!(e <= err)` keeps it, where
+/// std::max would drop it.
 void check_close(const std::vector<float>& a, const std::vector<float>& b, const std::string& what, double tol = 1e-5) {
     REQUIRE(a.size() == b.size());
     double err = 0, scale = 0;
     for (std::size_t i = 0; i < a.size(); ++i) {
-        err = std::max(err, double(std::fabs(a[i] - b[i])));
+        const double e = std::fabs(double(a[i]) - double(b[i]));
+        if (!(e <= err)) err = e;
         scale = std::max(scale, double(std::fabs(b[i])));
     }
     INFO(what << ": max error " << err << " at scale " << scale);

@@ -440,3 +440,25 @@ TEST_CASE("hardening 11: CTNN_NUM_THREADS out of range is refused, above the max
     CHECK_THAT(std::string(line), Contains("CTNN_NUM_THREADS=1000") && Contains("using 64"));
     std::fclose(note);
 }
+
+TEST_CASE("hardening 3: a training step whose forward throws leaves the net as it was", "[hardening][train]") {
+    // A BatchNorm before a Dropout and a second BatchNorm that refuses one value per channel: the
+    // first BatchNorm's running statistics and the Dropout's random draws have moved when the
+    // second throws.
+    using Net = ctnn::Sequential<ctnn::Input<2, 3, 3>, ctnn::Conv<2, 3, 3, 1, 1>, ctnn::BatchNorm<3>, ctnn::Dropout<20>,
+                                 ctnn::GlobalAvgPool, ctnn::BatchNorm<3>, ctnn::Linear<3, 2>>;
+    Net net(4);
+    ctnn::SGD opt(net, 0.1f);
+    std::vector<float> x(2 * 18, 0.5f);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
+    std::vector<std::int32_t> y = {0, 1};
+    ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), y.data(), 2);  // a good step: stats away from the initial ones
+    const std::vector<float> params(net.params().begin(), net.params().end());
+    const std::vector<float> buffers(net.buffers().begin(), net.buffers().end());
+    const std::uint64_t rng = net.generator().state();
+    CHECK_THROWS_AS(ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), y.data(), 1), ctnn::error);
+    CHECK(std::vector<float>(net.params().begin(), net.params().end()) == params);
+    CHECK(std::vector<float>(net.buffers().begin(), net.buffers().end()) == buffers);
+    CHECK(net.generator().state() == rng);
+    CHECK(opt.steps() == 1);
+}

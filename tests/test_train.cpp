@@ -34,11 +34,12 @@ const json& reference() {
 
 std::vector<float> floats(const json& j) { return j.get<std::vector<float>>(); }
 
-/// max |a - b| / max(|b|, floor): relative error, with small reference values compared absolutely.
+/// max |a - b| / max(|b|, floor): relative error, with small reference values compared absolutely;
+/// NaN when any element is NaN (std::max would drop it: `!(e <= m)` keeps it).
 double max_rel_err(const float* a, const std::vector<float>& b, double floor = 1e-3) {
     double m = 0;
     for (std::size_t i = 0; i < b.size(); ++i)
-        m = std::max(m, std::abs(double(a[i]) - b[i]) / std::max(std::abs(double(b[i])), floor));
+        if (const double e = std::abs(double(a[i]) - b[i]) / std::max(std::abs(double(b[i])), floor); !(e <= m)) m = e;
     return m;
 }
 

@@ -49,9 +49,10 @@ step_result train_step_result(Net& net, Opt& opt, const Loss& loss, const float*
     // failed step leaves the net as it was.
     saved_buffers.assign(net.buffers().begin(), net.buffers().end());
     const std::uint64_t saved_rng = net.generator().state();
-    const float* out = net.template forward_train<Backend>(in, batch);
+    const float* out = nullptr;
     step_result r;
-    try {
+    try {  // (the forward itself may throw: BatchNorm at batch 1, after earlier layers changed state)
+        out = net.template forward_train<Backend>(in, batch);
         r.loss = loss(out, targets, batch, k, dout.data());
     } catch (...) {
         std::copy(saved_buffers.begin(), saved_buffers.end(), net.buffers().begin());
