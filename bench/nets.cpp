@@ -1,5 +1,6 @@
 // Whole-net benchmarks: the seed's CIFAR-10 CNN and the Fashion-MNIST benchmark convnet, as in
-// bench/torch_baseline.py. Names: <net>/<case>/threads:<n>; counters: img/s (items_per_second)
+// bench/torch_baseline.py, and ResNet-20 and the MobileNetV3-style net (examples/resnet.cpp,
+// examples/mobilenet.cpp; their PyTorch peers: bench/peers_blocks.py). Names: <net>/<case>/threads:<n>; counters: img/s (items_per_second)
 // and GFLOP/s (forward FLOPs x 3 for a training step). Real (wall) time, like PyTorch's figures.
 #include <benchmark/benchmark.h>
 
@@ -35,6 +36,7 @@ void infer(benchmark::State& s) {
     Net net(0);
     const auto x = input<Net>(Batch);
     std::vector<float> y(Batch * Net::output_size);
+    net.forward(x.data(), y.data(), Batch);  // warm-up, untimed: workspaces and prepared weights (as the peers' warm-up)
     for (auto _ : s) {
         net.forward(x.data(), y.data(), Batch);
         benchmark::DoNotOptimize(y.data());
@@ -51,6 +53,9 @@ void train(benchmark::State& s) {
     ctnn::rng g(2);
     std::vector<std::int32_t> labels(Batch);
     for (auto& l : labels) l = static_cast<std::int32_t>(g.below(10));
+    // warm-up, untimed: the first step allocates and zeroes the training memory (ResNet-20 at batch
+    // 32: tens of MB, a visible share of a run of a few steps) and the optimizer's state
+    ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), labels.data(), Batch);
     for (auto _ : s) benchmark::DoNotOptimize(ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), labels.data(), Batch));
     counters(s, Batch, 3 * flops_per_sample<Net>());
 }
@@ -65,6 +70,12 @@ CTNN_NET_BENCH(train, SeedCNN, 32, "seed_cnn/train_b32");
 CTNN_NET_BENCH(infer, FmnistCNN, 1, "fmnist_cnn/infer_b1");
 CTNN_NET_BENCH(infer, FmnistCNN, 256, "fmnist_cnn/infer_b256");
 CTNN_NET_BENCH(train, FmnistCNN, 32, "fmnist_cnn/train_b32");
+CTNN_NET_BENCH(infer, ResNet20, 1, "resnet20/infer_b1");
+CTNN_NET_BENCH(infer, ResNet20, 256, "resnet20/infer_b256");
+CTNN_NET_BENCH(train, ResNet20, 32, "resnet20/train_b32");
+CTNN_NET_BENCH(infer, MobileNet, 1, "mobilenet/infer_b1");
+CTNN_NET_BENCH(infer, MobileNet, 256, "mobilenet/infer_b256");
+CTNN_NET_BENCH(train, MobileNet, 32, "mobilenet/train_b32");
 
 }  // namespace
 
