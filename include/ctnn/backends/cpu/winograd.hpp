@@ -57,8 +57,8 @@ struct winograd {
     using blk = bcast_blocking<Co, T, 15>;
     // The GEMMs' orientation: M [Co x T] (tiles across the vector), or, when the tiles do not
     // fill whole vectors and the channels do, its transpose M' [T x Co] (channels across the
-    // vector; the output transform then runs across channels). Measured on the Fashion-MNIST
-    // conv (T = 49 tiles, Co = 64): the GEMMs 81 -> ~100 GFLOP/s.
+    // vector; the output transform then runs across channels): whole vectors in the GEMMs where
+    // the tile count leaves a ragged last vector (docs/benchmarks.md, Design measurements).
     static constexpr bool tr = T % W != 0 && Co % W == 0 && T >= 8;
     // transposed GEMMs run CH tile rows at a time (see run_sample), so their row blocking is
     // chosen for CH * TW rows
