@@ -108,6 +108,7 @@ TEST_CASE("batch 1 on 1, 2 and 3 threads: the same bits, the reference's numbers
 }
 
 TEST_CASE("batch 1 on 2 threads allocates nothing after warm_up", "[threads][batch1][alloc]") {
+    CTNN_NEEDS_HEAP_COUNT();
     const thread_count_guard guard;
     set_num_threads(2);
     Seed seed(1);

@@ -3,6 +3,16 @@
 // and compared with the reference backend on random inputs of awkward sizes. Outputs are
 // poisoned with NaN first, so a thread the grid misses shows up as a mismatch.
 //
+// Tolerances, relative to max(1, |reference|) (the reference sums in its own order):
+//   1e-5  forward, dx, Linear's parameter gradients, BatchNorm's running statistics and inference:
+//         sums of at most a few hundred products of values in [-1, 1] (float's rounding, about
+//         6e-8 per add, stays under 1e-6 of the sum's scale).
+//   1e-4  Conv's dweight / dbias (sums over n x OH x OW positions, accumulated onto earlier
+//         values) and BatchNorm's training forward, mean / rstd, dx and dgamma / dbeta (a
+//         batch's statistics, then a division by its standard deviation, which scales rounding).
+//   1e-4  the whole nets of device_checks.hpp (why at its top).
+// An index error (a wrong tap, channel or sample) changes elements by O(0.1) or leaves NaN.
+//
 // Then the device net itself, on the CUDA runtime emulated on the host (CTNN_CUDA_EMULATE,
 // backends/cuda/emulation.hpp): the checks the GPU test runs (tests/cuda/device_checks.hpp) --
 // whole nets against the CPU reference, training steps, graph capture and replay.

@@ -652,7 +652,7 @@ TEST_CASE("loader: random crop with zero padding and horizontal flip", "[data][l
 TEST_CASE("Fashion-MNIST: the installed files load completely", "[data][fashion-mnist]") {
     const std::string dir = fashion_mnist_default_dir;
     if (!fs::exists(fs::path(dir) / "train-images-idx3-ubyte.gz") && !fs::exists(fs::path(dir) / "train-images-idx3-ubyte")) {
-        WARN("skipped: " << dir << " not installed (Debian package dataset-fashion-mnist)");
+        WARN("SKIPPED: " << dir << " not installed (Debian package dataset-fashion-mnist)");  // CTest: skipped
         return;
     }
     for (bool train : {true, false}) {

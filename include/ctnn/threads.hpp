@@ -90,13 +90,13 @@ public:
         static thread_pool p;
         return p;
     }
-    std::size_t threads() const { return n_; }
+    std::size_t threads() const { return n_.load(std::memory_order_relaxed); }
 
     void set_threads(std::size_t n) {
         n = std::clamp<std::size_t>(n, 1, max_threads);
         std::lock_guard<std::mutex> lock(m_);
         stop_workers();
-        n_ = n;
+        n_.store(n, std::memory_order_relaxed);
         start_workers();
     }
 
@@ -108,7 +108,7 @@ public:
             return;
         }
         std::lock_guard<std::mutex> lock(m_, std::adopt_lock);
-        const std::size_t used = std::min(tasks, n_);
+        const std::size_t used = std::min(tasks, n_.load(std::memory_order_relaxed));
         if (used <= 1) {
             for (std::size_t t = 0; t < tasks; ++t) f(t);
             return;
@@ -150,17 +150,18 @@ public:
 private:
     thread_pool() {
         const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
-        n_ = std::clamp<std::size_t>(threads_from_env(std::getenv("CTNN_NUM_THREADS"), cores, stderr), 1, max_threads);
+        n_.store(std::clamp<std::size_t>(threads_from_env(std::getenv("CTNN_NUM_THREADS"), cores, stderr), 1, max_threads));
         start_workers();
     }
     void start_workers() {
         stop_.store(false, std::memory_order_relaxed);
         const std::uint64_t g = gen_.load(std::memory_order_acquire);  // read here, not in the thread:
         started_.store(0, std::memory_order_relaxed);
-        for (std::size_t i = 1; i < n_; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
+        const std::size_t n = n_.load(std::memory_order_relaxed);
+        for (std::size_t i = 1; i < n; ++i) workers_.emplace_back([this, i, g] { worker(i, g); });  // no lost job
         // Each worker reserves its scratch when it starts: wait for that here, so that nothing a
         // new worker allocates lands in a later forward (which promises no allocation).
-        while (started_.load(std::memory_order_acquire) + 1 < n_) std::this_thread::yield();
+        while (started_.load(std::memory_order_acquire) + 1 < n) std::this_thread::yield();
     }
     void stop_workers() {
         {
@@ -213,7 +214,10 @@ private:
 
     std::mutex m_;  // held by the thread that owns the pool for a run (or resizes it)
     std::vector<std::thread> workers_;
-    std::size_t n_ = 1;
+    // Written only under m_; read without it by threads() (a kernel choosing its split while
+    // another thread calls set_num_threads): run() clamps to the count it reads under m_, and
+    // the caller runs the tasks beyond it, so a split chosen with the old count stays correct.
+    std::atomic<std::size_t> n_{1};
     std::mutex wake_m_;  // for sleeping workers only
     std::condition_variable wake_cv_;
     std::atomic<int> sleepers_{0};

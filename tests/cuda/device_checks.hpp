@@ -3,6 +3,16 @@
 // CTNN_CUDA_EMULATE). Whole nets against the CPU reference at 1e-4 on random inputs, with the
 // device workspace poisoned with NaN first; training steps against ctnn's CPU step; CUDA Graph
 // replay against eager launches; error paths. Include it in one translation unit.
+//
+// Tolerances, relative to max(1, |reference|), and why they are not the per-kernel 1e-5:
+//   1e-4  whole nets (outputs, every gradient, running buffers, parameters after steps): the
+//         device sums in other orders than the CPU reference (tiles, per-block partial sums of
+//         dW over batch x positions, BatchNorm's statistics over the batch), its expf/erff differ
+//         from the host's by a few ulp, and a net chains 5-16 layers, BatchNorm dividing by a
+//         batch standard deviation that can be small; each layer's own kernels are held to 1e-5
+//         (forward, dx) in tests/test_cuda_grid*.cpp. On a GPU every comparison prints the error
+//         it measured (print_errors), so the margin under 1e-4 is on record, not assumed.
+//   0     graph replay against eager launches: the same kernels in the same order, bit for bit.
 #pragma once
 #include <ctnn/backends/cuda/all.hpp>
 #include <ctnn/ctnn.hpp>
@@ -23,6 +33,7 @@ using namespace ctnn;
 using fvec = std::vector<float>;
 
 inline int failures = 0, checks = 0;
+inline bool print_errors = false;  // print every comparison's measured error (the GPU test does)
 
 void expect(bool ok, const std::string& what) {
     ++checks;
@@ -57,6 +68,7 @@ double max_err(const float* a, const float* b, std::size_t n) {
 }
 void expect_close(const float* a, const float* b, std::size_t n, double tol, const std::string& what) {
     const double e = max_err(a, b, n);
+    if (print_errors) std::printf("  %.2e (tol %.0e)  %s\n", e, tol, what.c_str());
     expect(e <= tol, what + ": max relative error " + std::to_string(e) + " > " + std::to_string(tol));
 }
 

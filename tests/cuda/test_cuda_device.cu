@@ -1,4 +1,5 @@
 // CUDA backend on a GPU: the checks of device_checks.hpp (parity with the CPU reference at 1e-4,
+// the reasons for that tolerance at its top; each comparison prints the error it measured;
 // poisoned workspace, training steps, graph replay, errors). Every CUDA call is checked
 // (CTNN_CUDA_CHECK throws). Without a device it prints "SKIPPED: no CUDA device" and exits 0
 // (CTest marks it skipped).
@@ -32,6 +33,7 @@ int main() {
         return 0;
     }
     std::printf("device: %s\n", ctnn::cuda::device_name().c_str());
+    ctnn_cuda_checks::print_errors = true;
     try {
         ctnn_cuda_checks::run_all_checks(false);
         ctnn_cuda_checks::check_new_layers();
