@@ -180,6 +180,13 @@ TEST_CASE("cpu strided and dilated Conv (im2col + GEMM) matches the reference", 
         compare<Conv<3, 5, 3, 2, 3>, R>(n, 70 + n);                                          // P >= K
     }
     compare<Conv<16, 32, 3, 2, 1>, Shape<16, 17, 15>>(4, 80);
+    // dW with several samples per dot product (small output maps): two whole chunks and a short one
+    using S4 = Shape<64, 7, 7>;
+    STATIC_REQUIRE(gemm_impl<64, 128, 3, 2, 1, 1, 1, S4>::SB == 8);  // 4 x 4 outputs
+    compare<Conv<64, 128, 3, 2, 1>, S4>(19, 90);
+    using S7 = Shape<6, 13, 14>;
+    STATIC_REQUIRE(gemm_impl<6, 5, 3, 2, 1, 1, 1, S7>::SB == 2);      // 7 x 7 outputs
+    compare<Conv<6, 5, 3, 2, 1>, S7>(7, 91);
 }
 
 TEST_CASE("cpu 1x1 Conv (a GEMM) matches the reference", "[simd][conv]") {

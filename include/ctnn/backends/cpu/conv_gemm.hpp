@@ -27,7 +27,13 @@ struct conv_gemm {
     static constexpr std::size_t OH = out.d[1], OW = out.d[2], Nc = OH * OW;
     static constexpr std::size_t Cig = Ci / G, Cog = Co / G, KK = K * K, Kg = Cig * KK;
     static constexpr bool direct = K == 1 && S == 1 && P == 0;  // Xc is the input itself
-    static constexpr std::size_t scratch_floats = direct ? 0 : align_floats(Kg * Nc);  // Xc or dXc
+    // dW on small output maps: SB samples' columns side by side, so each dot product is SB·Nc
+    // long instead of Nc (a 4x4 map's 16-long dot products spent most of their time in the
+    // horizontal sums). One group only; SB = 1 keeps the per-sample loop.
+    static constexpr std::size_t SB = G == 1 && !direct ? std::max<std::size_t>(1, std::min<std::size_t>(16, 128 / Nc)) : 1;
+    static constexpr std::size_t Lb = SB * Nc;  // a batched row's length
+    static constexpr std::size_t scratch_floats =
+        direct ? 0 : SB > 1 ? align_floats(Kg * Lb) + align_floats(Co * Lb) : align_floats(Kg * Nc);  // Xc or dXc
 
     using fwd = bcast_blocking<Cog, Nc, 15>;
     using dxb = bcast_blocking<Kg, Nc>;
@@ -40,16 +46,16 @@ struct conv_gemm {
         return {std::min(lo, hi), hi};
     }
 
-    /// Xc's rows from the group's input channels x [Cig, H, Wd]; only the part inside the input
-    /// is written (the rest is zero from clear and stays so).
-    static void load_columns(const float* x, float* xc) {
+    /// Xc's rows (`stride` apart) from the group's input channels x [Cig, H, Wd]; only the part
+    /// inside the input is written (the rest is zero from clear and stays so).
+    static void load_columns(const float* x, float* xc, std::size_t stride = Nc) {
         for (std::size_t c = 0; c < Cig; ++c)
             for (std::size_t kh = 0; kh < K; ++kh) {
                 const range rh = inside(kh, H, OH);
                 for (std::size_t kw = 0; kw < K; ++kw) {
                     const range rw = inside(kw, Wd, OW);
                     if (rw.begin == rw.end) continue;
-                    float* row = xc + ((c * K + kh) * K + kw) * Nc;
+                    float* row = xc + ((c * K + kh) * K + kw) * stride;
                     for (std::size_t oh = rh.begin; oh < rh.end; ++oh) {
                         const float* src = x + (c * H + oh * S + kh * D - P) * Wd;  // the input row
                         const std::size_t iw0 = rw.begin * S + kw * D - P;          // its column for rw.begin
@@ -126,14 +132,48 @@ struct conv_gemm {
         });
     }
 
+    /// dW of output channels [r.begin, r.end) with SB samples per dot product (SB > 1): Xb [Kg,
+    /// SB·Nc] holds the chunk's columns side by side, Yb [rows, SB·Nc] its output gradients; a
+    /// short last chunk is padded with zeros.
+    static void dw_rows_batched(const backward_args& a, range r, float* dw) {
+        float* xb = detail::work_scratch(scratch_floats);
+        float* yb = xb + align_floats(Kg * Lb);
+        std::fill(xb, xb + Kg * Lb, 0.0f);
+        for (std::size_t n0 = 0; n0 < a.n; n0 += SB) {
+            const std::size_t sb = std::min(SB, a.n - n0);
+            for (std::size_t s = 0; s < sb; ++s) load_columns(a.x + (n0 + s) * Ci * HW, xb + s * Nc, Lb);
+            for (std::size_t m = r.begin; m < r.end; ++m) {
+                float* row = yb + (m - r.begin) * Lb;
+                for (std::size_t s = 0; s < sb; ++s) copy_row(row + s * Nc, a.dy + ((n0 + s) * Co + m) * Nc, Nc);
+                std::fill(row + sb * Nc, row + Lb, 0.0f);
+            }
+            if (sb < SB)
+                for (std::size_t j = 0; j < Kg; ++j) std::fill(xb + j * Lb + sb * Nc, xb + (j + 1) * Lb, 0.0f);
+            dot_gemm<Lb, dot_r, dot_c>(
+                r.begin, r.end, 0, Kg, [yb, r](std::size_t m) { return yb + (m - r.begin) * Lb; },
+                [xb](std::size_t j) { return xb + j * Lb; }, [dw](std::size_t m, std::size_t j, float v) { dw[m * Kg + j] += v; });
+        }
+    }
+
     /// dW and the bias gradient of output channels [r.begin, r.end), over all samples in order.
     static void dw_rows(const backward_args& a, range r) {
         float* dw = a.dparams;
         float* db = a.dparams + Co * Kg;
-        float* xc = detail::work_scratch(scratch_floats);
-        if constexpr (!direct) std::fill(xc, xc + Kg * Nc, 0.0f);
         if (a.overwrite_dparams)
             for (std::size_t co = r.begin; co < r.end; ++co) std::fill(dw + co * Kg, dw + (co + 1) * Kg, 0.0f);
+        if constexpr (SB > 1) dw_rows_batched(a, r, dw);
+        else dw_rows_per_sample(a, r, dw);
+        for (std::size_t co = r.begin; co < r.end; ++co) {
+            float s = 0.0f;
+            for (std::size_t n = 0; n < a.n; ++n) s += contiguous_sum<Nc>(a.dy + (n * Co + co) * Nc);
+            db[co] = (a.overwrite_dparams ? 0.0f : db[co]) + s;
+        }
+    }
+
+    /// dW of output channels [r.begin, r.end), one sample and group at a time.
+    static void dw_rows_per_sample(const backward_args& a, range r, float* dw) {
+        float* xc = detail::work_scratch(scratch_floats);
+        if constexpr (!direct) std::fill(xc, xc + Kg * Nc, 0.0f);
         for (std::size_t n = 0; n < a.n; ++n)
             for (std::size_t g = r.begin / Cog; g * Cog < r.end; ++g) {
                 const float* xg = a.x + (n * Ci + g * Cig) * HW;
@@ -145,11 +185,6 @@ struct conv_gemm {
                     [xg, xc](std::size_t j) { return direct ? xg + j * HW : xc + j * Nc; },
                     [dw](std::size_t m, std::size_t j, float v) { dw[m * Kg + j] += v; });
             }
-        for (std::size_t co = r.begin; co < r.end; ++co) {
-            float s = 0.0f;
-            for (std::size_t n = 0; n < a.n; ++n) s += contiguous_sum<Nc>(a.dy + (n * Co + co) * Nc);
-            db[co] = (a.overwrite_dparams ? 0.0f : db[co]) + s;
-        }
     }
 
     static void backward(const backward_args& a) {
