@@ -296,31 +296,54 @@ TEST_CASE("Sequential: after warm_up, forward from another thread and on the poo
     CHECK(got == want);  // the same split, the same bits
 }
 
-TEST_CASE("Sequential: several threads may run forward on one net at once", "[sequential][threads]") {
-    // The threading contract (docs/reliability.md): inference uses the calling thread's tiles and
-    // scratch, and prepared weights are made under a lock, so concurrent forwards on one net
-    // each get their own correct output.
-    SeedNet net(12);
-    constexpr std::size_t users = 4, rounds = 25, batch = 3;
+namespace {
+
+/// One batch of `batch` random samples per user, and the net's output for each, made now.
+struct user_batches {
     std::vector<std::vector<float>> ins, wants;
+};
+template <class Net>
+user_batches make_user_batches(Net& net, std::size_t users, std::size_t batch, std::uint64_t seed) {
+    user_batches b;
     for (std::size_t u = 0; u < users; ++u) {
-        ins.push_back(random_floats(batch * SeedNet::input_size, 500 + u));
-        wants.emplace_back(batch * SeedNet::output_size);
-        net.forward(ins[u].data(), wants[u].data(), batch);
+        b.ins.push_back(random_floats(batch * Net::input_size, seed + u));
+        b.wants.emplace_back(batch * Net::output_size);
+        net.forward(b.ins[u].data(), b.wants[u].data(), batch);
     }
-    net.params()[0] += 0.0f;  // (no change: the prepared weights stay valid)
+    return b;
+}
+
+/// Every user runs forward on its batch `rounds` times, all users at once, each on its own thread;
+/// returns per user how many outputs differ from its want by more than tol · (1 + |want|) (tol 0:
+/// any difference; NaN always counts).
+template <class Net>
+std::vector<int> concurrent_forward_misses(Net& net, const user_batches& b, std::size_t rounds, float tol) {
+    const std::size_t users = b.ins.size(), batch = b.ins[0].size() / Net::input_size;
     std::vector<int> wrong(users, 0);
     std::vector<std::thread> pool;
     for (std::size_t u = 0; u < users; ++u)
         pool.emplace_back([&, u] {
-            std::vector<float> y(batch * SeedNet::output_size);
+            std::vector<float> y(batch * Net::output_size);
             for (std::size_t r = 0; r < rounds; ++r) {
-                net.forward(ins[u].data(), y.data(), batch);
-                wrong[u] += y != wants[u];
+                net.forward(b.ins[u].data(), y.data(), batch);
+                for (std::size_t k = 0; k < y.size(); ++k)
+                    wrong[u] += !(std::fabs(y[k] - b.wants[u][k]) <= tol * (1.0f + std::fabs(b.wants[u][k])));
             }
         });
     for (auto& t : pool) t.join();
-    for (std::size_t u = 0; u < users; ++u) CHECK(wrong[u] == 0);
+    return wrong;
+}
+
+}  // namespace
+
+TEST_CASE("Sequential: several threads may run forward on one net at once", "[sequential][threads]") {
+    // The threading contract (docs/reliability.md): inference uses the calling thread's tiles and
+    // scratch, and prepared weights are made under a lock, so concurrent forwards on one net
+    // each get their own correct output, bit for bit.
+    SeedNet net(12);
+    const user_batches b = make_user_batches(net, 4, 3, 500);
+    net.params()[0] += 0.0f;  // (no change: the prepared weights stay valid)
+    for (int w : concurrent_forward_misses(net, b, 25, 0.0f)) CHECK(w == 0);
 }
 
 TEST_CASE("Sequential: set_num_threads while other threads run forward changes only the split", "[sequential][threads]") {
@@ -328,34 +351,17 @@ TEST_CASE("Sequential: set_num_threads while other threads run forward changes o
     // (threads.hpp): forwards that race with it are correct (up to float reassociation across
     // thread counts). Run under ThreadSanitizer by scripts/test (stage tsan).
     SeedNet net(13);
-    constexpr std::size_t users = 2, rounds = 20, batch = 5;
     const std::size_t before = ctnn::num_threads();
-    std::vector<std::vector<float>> ins, wants;
-    for (std::size_t u = 0; u < users; ++u) {
-        ins.push_back(random_floats(batch * SeedNet::input_size, 600 + u));
-        wants.emplace_back(batch * SeedNet::output_size);
-        net.forward(ins[u].data(), wants[u].data(), batch);
-    }
+    const user_batches b = make_user_batches(net, 2, 5, 600);
     std::atomic<bool> done{false};
     std::thread changer([&] {
         for (std::size_t i = 0; !done.load(); ++i) ctnn::set_num_threads(1 + i % 3);
     });
-    std::vector<int> wrong(users, 0);
-    std::vector<std::thread> pool;
-    for (std::size_t u = 0; u < users; ++u)
-        pool.emplace_back([&, u] {
-            std::vector<float> y(batch * SeedNet::output_size);
-            for (std::size_t r = 0; r < rounds; ++r) {
-                net.forward(ins[u].data(), y.data(), batch);
-                for (std::size_t k = 0; k < y.size(); ++k)
-                    wrong[u] += !(std::fabs(y[k] - wants[u][k]) <= 1e-5f * (1.0f + std::fabs(wants[u][k])));
-            }
-        });
-    for (auto& t : pool) t.join();
+    const std::vector<int> wrong = concurrent_forward_misses(net, b, 20, 1e-5f);
     done = true;
     changer.join();
     ctnn::set_num_threads(before);
-    for (std::size_t u = 0; u < users; ++u) CHECK(wrong[u] == 0);
+    for (int w : wrong) CHECK(w == 0);
 }
 
 TEST_CASE("Sequential: a batch gives the same outputs as its samples one by one", "[sequential]") {

@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""The PyTorch modules of examples/resnet.cpp (ResNet-20, CIFAR form) and examples/mobilenet.cpp
-(a small MobileNetV3-style net), built by hand with the same module tree as the ctnn types, so the
+"""The PyTorch modules of examples/resnet.cpp (ResNet-20, CIFAR form), examples/mobilenet.cpp
+(a small MobileNetV3-style net) and examples/fashion_resnet.cpp, built by hand with the same module tree as the ctnn types, so the
 same state_dict names; prints each net's parameter count (the number the examples static_assert)
 and its state_dict keys.
 
-    /usr/bin/python3 tools/resnet_params.py resnet20|mobilenet             # count and keys
+    /usr/bin/python3 tools/resnet_params.py resnet20|mobilenet|fashion_resnet   # count and keys
     /usr/bin/python3 tools/resnet_params.py resnet20 --names names.txt     # check ctnn's names
 
 --names takes the names the example prints with --names (ctnn's net.for_each_tensor, in its
@@ -65,6 +65,13 @@ def resnet20(classes=10):
                          GlobalAvgPool(), nn.Linear(64, classes))
 
 
+def fashion_resnet(classes=10):
+    """examples/fashion_resnet.cpp (1x28x28): stem and pool to 14x14, blocks at 32, 64, 128 channels."""
+    return nn.Sequential(conv3x3(1, 32), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                         basic(32, 32, 1), basic(32, 64, 2), basic(64, 64, 1), basic(64, 128, 2),
+                         GlobalAvgPool(), nn.Linear(128, classes))
+
+
 # ---- MobileNetV3-style net for 3x32x32 -------------------------------------------------------
 
 class SqueezeExcitation(nn.Module):
@@ -108,7 +115,8 @@ def mobilenet(classes=10):
                          GlobalAvgPool(), nn.Linear(256, classes))
 
 
-NETS = {"resnet20": resnet20, "mobilenet": mobilenet}
+NETS = {"resnet20": resnet20, "mobilenet": mobilenet, "fashion_resnet": fashion_resnet}
+INPUTS = {"resnet20": (3, 32, 32), "mobilenet": (3, 32, 32), "fashion_resnet": (1, 28, 28)}
 
 
 def main():
@@ -121,7 +129,7 @@ def main():
     count = sum(p.numel() for p in model.parameters())
     print(f"{a.net}: {count} parameters, {len(keys)} state_dict entries")
     with torch.no_grad():  # the shapes fit (the output is [1, 10])
-        assert list(model.eval()(torch.zeros(1, 3, 32, 32)).shape) == [1, 10]
+        assert list(model.eval()(torch.zeros(1, *INPUTS[a.net])).shape) == [1, 10]
     if not a.names:
         print("\n".join(keys))
         return 0

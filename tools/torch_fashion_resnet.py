@@ -1,10 +1,10 @@
 #!/usr/bin/python3
 """examples/fashion_resnet.cpp's net and recipe in PyTorch, timed the same way, for comparison.
 
-The net (nested modules with the state_dict names ctnn gives it: `body` / `shortcut` in each
-residual block): a 3x3 stem (1 -> 32), BatchNorm, ReLU, 2x2 max pool; a basic block at 32 x 14 x 14;
-a stride-2 block with a 1x1 projection shortcut and a basic block at 64 x 7 x 7; a stride-2 block
-to 128 x 4 x 4; global average pooling; Linear(128, 10). Every Conv2d has a bias, as ctnn's.
+The net is tools/resnet_params.py's fashion_resnet (nested modules with the state_dict names ctnn
+gives it): a 3x3 stem (1 -> 32), BatchNorm, ReLU, 2x2 max pool; a basic block at 32 x 14 x 14; a
+stride-2 block with a 1x1 projection shortcut and a basic block at 64 x 7 x 7; a stride-2 block to
+128 x 4 x 4; global average pooling; Linear(128, 10). Every Conv2d has a bias, as ctnn's.
 Recipe: normalised pixels; each epoch shuffled; every image padded by 2 with the background's
 value and cropped back at a random offset, mirrored with probability 1/2; batch 128; SGD with
 Nesterov momentum 0.9 and weight decay 5e-4; lr warmed up linearly from 0.01 to 0.1 over the first
@@ -17,29 +17,7 @@ import torch, torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_fashion_mnist import load, MEAN, STD  # noqa: E402  (the same IDX reader and statistics)
-
-
-class Residual(nn.Module):
-    def __init__(self, body, shortcut=None):
-        super().__init__()
-        self.body = body
-        self.shortcut = shortcut if shortcut is not None else nn.Identity()
-
-    def forward(self, x):
-        return self.body(x) + self.shortcut(x)
-
-
-def basic(cin, cout, stride):
-    body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU(),
-                         nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout))
-    shortcut = None if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, 0), nn.BatchNorm2d(cout))
-    return nn.Sequential(Residual(body, shortcut), nn.ReLU())
-
-
-def fashion_resnet():
-    return nn.Sequential(nn.Conv2d(1, 32, 3, 1, 1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         basic(32, 32, 1), basic(32, 64, 2), basic(64, 64, 1), basic(64, 128, 2),
-                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+from resnet_params import fashion_resnet  # noqa: E402  (the module tree with ctnn's tensor names)
 
 
 def augment(x, pad, fill):
