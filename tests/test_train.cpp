@@ -318,6 +318,27 @@ ctnn::fit_options quiet(std::size_t epochs) {
 
 }  // namespace
 
+TEST_CASE("evaluate with tta::hflip averages the outputs for each image and its mirror", "[train][trainer]") {
+    const auto test = toy_set(37, 3);
+    DropNet net(5);
+    constexpr std::size_t in = DropNet::input_size, k = DropNet::output_size, w = 8;
+    std::size_t correct = 0;
+    for (std::size_t i = 0; i < test.count; ++i) {
+        const float* x = test.images.data() + i * in;
+        std::vector<float> m(in), y(k), ym(k);
+        for (std::size_t r = 0; r < in / w; ++r)
+            for (std::size_t c = 0; c < w; ++c) m[r * w + c] = x[r * w + (w - 1 - c)];
+        net.forward(x, y.data(), 1);
+        net.forward(m.data(), ym.data(), 1);
+        for (std::size_t j = 0; j < k; ++j) y[j] = 0.5f * (y[j] + ym[j]);
+        correct += ctnn::argmax(y.data(), k) == static_cast<std::size_t>(test.labels[i]);
+    }
+    const double want = static_cast<double>(correct) / static_cast<double>(test.count);
+    CHECK(ctnn::evaluate(net, test, 7, ctnn::tta::hflip) == want);  // batches of 7: a short last one
+    CHECK(ctnn::evaluate(net, test, 256, ctnn::tta::hflip) == want);
+    CHECK(ctnn::evaluate(net, test, 7, ctnn::tta::none) == ctnn::evaluate(net, test, 7));
+}
+
 TEST_CASE("fit learns a toy set, writes the metrics CSV and plain progress lines", "[train][trainer]") {
     const auto train = toy_set(200, 1), test = toy_set(100, 2);
     DropNet net(1);

@@ -10,7 +10,8 @@
 //              sub-net in flight and its children's own work
 // Parameters, buffers, gradients and prepared parameters of the sub-nets are stored one after
 // another, in the order of the block's for_each_child. A block's kernel is the same on every
-// host backend: it is generic over the backend B, and its children's kernels are B's.
+// backend: it is generic over the backend B, its children's kernels are B's, and the little it
+// does itself (a sum, slice copies) is B's block_ops, on B's memory.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -37,12 +38,56 @@ struct block_base {
     static constexpr std::size_t saved(dims, std::size_t) { return 0; }
 };
 
-/// A backend whose kernels run on the host (blocks run there; the CUDA backend marks itself
-/// on_device and has no block kernels yet).
+/// A backend whose kernels run on the host (the CUDA backend marks itself on_device).
 template <class B>
 concept host_backend = !requires { requires B::on_device; };
 
+/// The array operations of a block kernel besides its children's kernels, on backend B's memory,
+/// ordered on the call's stream (null on the host). The host backends share these loops; a device
+/// backend specializes block_ops in its folder (backends/cuda/block_ops.hpp), and a backend
+/// without them has no block kernels.
+///   add(y, a, b, n, stream)                          y[i] = a[i] + b[i], i < n (y may be a or b)
+///   copy_slices<Gather>(dst, src, n, per, stride, s)  n samples of `per` floats from a dense
+///                                                     src into dst's samples `stride` apart
+///                                                     (Gather: from the strided src, dense dst)
+template <class B>
+struct block_ops;
+
+template <host_backend B>
+struct block_ops<B> {
+    static void add(float* y, const float* a, const float* b, std::size_t n, void*) {
+        for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
+    }
+    template <bool Gather>
+    static void copy_slices(float* dst, const float* src, std::size_t n, std::size_t per, std::size_t stride, void*) {
+        for (std::size_t s = 0; s < n; ++s) {
+            if constexpr (Gather) std::copy_n(src + s * stride, per, dst + s * per);
+            else std::copy_n(src + s * per, per, dst + s * stride);
+        }
+    }
+};
+
+/// A backend block kernels run on.
+template <class B>
+concept block_backend = requires(float* p, std::size_t n) {
+    block_ops<B>::add(p, p, p, n, nullptr);
+    block_ops<B>::template copy_slices<true>(p, p, n, n, n, nullptr);
+};
+
 namespace detail {
+
+/// What a block passes unchanged to its children: the call's stream, device seed and scratch
+/// (a device backend's; null on the host). Children run one after another, so they share the
+/// block's scratch (sized for the largest: block_traits).
+struct call_context {
+    void* stream = nullptr;
+    const std::uint64_t* seed = nullptr;
+    float* scratch = nullptr;
+};
+template <class Args>
+call_context context_of(const Args& a) {
+    return {a.stream, a.seed, a.scratch};
+}
 
 /// Layers Ls run as a net inside a block. Its shape walk and memory layout are functions of the
 /// input's dims (a block's shape rule and sizes are); its runs take the input as a Shape type In.
@@ -144,6 +189,7 @@ struct subnet {
         const float* prepared = nullptr;
         float* mem = nullptr;         // training: the layout's base; inference: the work area
         rng* gen = nullptr;
+        call_context ctx{};
     };
 
     template <class In, bool OwnOutput>
@@ -160,12 +206,12 @@ struct subnet {
         float* saved(std::size_t i) const { return p.mem + l.saved[i]; }
         float* dparams(std::size_t i) const { return p.dparams && P::trainable[i] ? p.dparams + P::param_offset[i] : nullptr; }
         const float* prepared(std::size_t) const { return nullptr; }  // (training: from params)
-        float* scratch(std::size_t) const { return nullptr; }
+        float* scratch(std::size_t) const { return p.ctx.scratch; }
         float* grad_buffer(int which) const { return p.mem + l.grad[which]; }
         bool grads_stale() const { return false; }  // (the block's dparams were zeroed, or accumulate)
         rng* gen() const { return p.gen; }
-        void* stream() const { return nullptr; }
-        const std::uint64_t* seed() const { return nullptr; }
+        void* stream() const { return p.ctx.stream; }
+        const std::uint64_t* seed() const { return p.ctx.seed; }
     };
 
     template <class In, class B>
@@ -190,13 +236,13 @@ struct subnet {
             constexpr auto& off = P::template prepared_offset<B>;
             return p.prepared && off[i + 1] > off[i] ? p.prepared + off[i] : nullptr;
         }
-        float* scratch(std::size_t) const { return nullptr; }
+        float* scratch(std::size_t) const { return p.ctx.scratch; }
         float* work(std::size_t) const { return p.mem + 2 * align_floats(n * inner_max(In::value)); }
         float* grad_buffer(int) const { return nullptr; }
         bool grads_stale() const { return false; }
         rng* gen() const { return nullptr; }
-        void* stream() const { return nullptr; }
-        const std::uint64_t* seed() const { return nullptr; }
+        void* stream() const { return p.ctx.stream; }
+        const std::uint64_t* seed() const { return p.ctx.seed; }
     };
 
     /// Forward of n samples; in training with OwnOutput the output is left at output(p, n).
@@ -243,11 +289,6 @@ constexpr kernel_traits block_traits(const T&... sub) {
       t.prepared += sub.prepared),
      ...);
     return t;
-}
-
-/// y[i] = a[i] + b[i] for i < n (y may be a or b).
-inline void add_arrays(float* y, const float* a, const float* b, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
 }  // namespace detail

@@ -131,6 +131,17 @@ using OddNet = Sequential<Input<2, 9, 9>, Conv<2, 5, 3, 1, 1>, ReLU, MaxPool<2>,
 // it runs unfused, on the generic CUDA activation kernels, from its own math.
 using SwishNet = Sequential<Input<2, 6, 6>, Conv<2, 3, 3, 1, 1>, my::Swish, Flatten, Linear<108, 5>, my::Swish, Linear<5, 3>>;
 
+// Every block kind on the device: a ResNet basic block (identity shortcut, BatchNorm inside, the
+// ReLU after the sum is the next layer), a stride-2 block with a projection shortcut, an inverted
+// residual with a depthwise Conv and SqueezeExcite (its kernel's scratch passes through the
+// block), and a Concat of a 1x1 Conv and a Chain whose Conv + ReLU fuse, nested in a Residual.
+using BlocksNet =
+    Sequential<Input<3, 9, 7>, Conv<3, 8, 3, 1, 1>, BatchNorm<8>, ReLU,
+               Residual<Chain<Conv<8, 8, 3, 1, 1>, BatchNorm<8>, ReLU, Conv<8, 8, 3, 1, 1>, BatchNorm<8>>>, ReLU,
+               Residual<Chain<Conv<8, 12, 3, 2, 1>, BatchNorm<12>, ReLU, Conv<12, 12, 3, 1, 1>>, Chain<Conv<8, 12, 1, 2, 0>, BatchNorm<12>>>,
+               Residual<Chain<Conv<12, 24, 1>, Hardswish, Conv<24, 24, 3, 1, 1, 1, 24>, SqueezeExcite<24, 8>, Conv<24, 12, 1>, BatchNorm<12>>>,
+               Residual<Concat<Conv<12, 5, 1>, Chain<Conv<12, 7, 3, 1, 1>, ReLU>>>, SiLU, GlobalAvgPool, Linear<12, 5>>;
+
 /// Training steps on the GPU (graph replay) against ctnn's CPU step (CrossEntropy + SGD with
 /// momentum), then the loss of a longer run going down.
 template <class Net>
@@ -258,6 +269,10 @@ int run_all_checks(bool quick) {
     check_training<SeedNet>("seed CNN", quick ? 4 : 32, 5, quick ? 0 : 60);
     check_training<OddNet>("odd sizes", 13, 6, 60);
     check_graph_equals_eager<SeedNet>("seed CNN", quick ? 5 : 16);
+    check_net_parity<BlocksNet>("blocks", 3, 12);
+    check_net_parity<BlocksNet>("blocks, one sample", 1, 13);  // (Concat's branches write into y)
+    check_training<BlocksNet>("blocks", 6, 14, quick ? 0 : 60);
+    check_graph_equals_eager<BlocksNet>("blocks", 5);
     check_dropout();
     check_resident_batch();
     check_errors();

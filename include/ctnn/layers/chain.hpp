@@ -57,19 +57,21 @@ struct Chain : block_base {
     }
 };
 
-template <class... Ls, class In, host_backend B>
+template <class... Ls, class In, block_backend B>
     requires(detail::subnet<Ls...>::template runs_on<In, B>)
 struct kernel<Chain<Ls...>, In, B> : kernel_base {
     using net = detail::subnet<Ls...>;
     static constexpr kernel_traits traits = net::template traits<In, B>;
     static void prepare(const float* params, float* out) { net::template prepare<In, B>(params, out); }
     static void forward(const forward_args& a) {
-        const typename net::part p{a.x, a.y, a.params, a.buffers, nullptr, a.prepared, a.training ? a.saved : a.work, a.gen};
+        const typename net::part p{a.x, a.y, a.params, a.buffers, nullptr, a.prepared, a.training ? a.saved : a.work, a.gen,
+                                   detail::context_of(a)};
         net::template forward<In, B, false>(p, a.n, a.training);
     }
     static void backward(const backward_args& a) {
         // (y and buffers are only read; saved holds the forward's state and backward's buffers)
-        const typename net::part p{a.x, const_cast<float*>(a.y), a.params, const_cast<float*>(a.buffers), a.dparams, nullptr, const_cast<float*>(a.saved), nullptr};
+        const typename net::part p{a.x, const_cast<float*>(a.y), a.params, const_cast<float*>(a.buffers), a.dparams, nullptr, const_cast<float*>(a.saved), nullptr,
+                                   detail::context_of(a)};
         net::template backward<In, B, false>(p, a.dy, a.dx, a.n);
     }
 };

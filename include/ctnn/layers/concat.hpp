@@ -3,9 +3,9 @@
 // named "j.<...>" (an nn.ModuleList). The branches' outputs must agree in height and width (and
 // rank): a compile error names the first branch that does not.
 //
-// Its kernel is the same on every host backend (block.hpp): each branch runs as a net of its
-// own, and its output is copied into its channel slice of y (for one sample in inference, the
-// slice is contiguous and the branch writes it directly).
+// Its kernel is the same on every backend (block.hpp): each branch runs as a net of its own,
+// and its output is copied into its channel slice of y (for one sample in inference, the slice
+// is contiguous and the branch writes it directly).
 #pragma once
 #include <algorithm>
 #include <array>
@@ -73,19 +73,7 @@ struct Concat : block_base {
     }
 };
 
-namespace detail {
-/// Copies n samples of `per` floats from src (dense) into dst, whose samples are `stride` apart,
-/// or back (Gather: dst dense, src strided).
-template <bool Gather>
-void copy_slices(float* dst, const float* src, std::size_t n, std::size_t per, std::size_t stride) {
-    for (std::size_t s = 0; s < n; ++s) {
-        if constexpr (Gather) std::copy_n(src + s * stride, per, dst + s * per);
-        else std::copy_n(src + s * per, per, dst + s * stride);
-    }
-}
-}  // namespace detail
-
-template <class... Bs, class In, host_backend B>
+template <class... Bs, class In, block_backend B>
     requires((detail::subnet<Bs>::template runs_on<In, B> && ...))
 struct kernel<Concat<Bs...>, In, B> : kernel_base {
     using C = Concat<Bs...>;
@@ -109,6 +97,7 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
     static constexpr auto prepared_off = prefix([]<class L>() { return detail::subnet<L>::template traits<In, B>.prepared; });
     static constexpr auto slice_off = prefix([]<class L>() { return detail::subnet<L>::output(in).size(); });
     static constexpr kernel_traits traits = detail::block_traits(detail::subnet<Bs>::template traits<In, B>...);
+    using ops = block_ops<B>;
 
     static void prepare(const float* params, float* out) {
         std::size_t j = 0;
@@ -118,13 +107,14 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
     static void forward(const forward_args& a) {
         const std::size_t n = a.n;
         const auto saved_off = C::saved_offsets(in, n);
+        const detail::call_context c = detail::context_of(a);
         std::size_t j = 0;
         const auto run = [&]<class L>() {
             using S = detail::subnet<L>;
             const float* out;
             if (a.training) {
                 const typename S::part p{a.x, nullptr, a.params + param_off[j], a.buffers + buffer_off[j], nullptr, nullptr,
-                                         a.saved + saved_off[j], a.gen};
+                                         a.saved + saved_off[j], a.gen, c};
                 S::template forward<In, B, true>(p, n, true);
                 out = S::template output<In, true>(p, n);
             } else {
@@ -132,11 +122,11 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
                 float* tmp = n == 1 ? a.y + slice_off[j] : a.work;
                 const float* pre = a.prepared ? a.prepared + prepared_off[j] : nullptr;
                 S::template forward<In, B, true>({a.x, tmp, a.params + param_off[j], a.buffers + buffer_off[j], nullptr, pre,
-                                                  a.work + align_floats(n * C::largest_output(in)), nullptr},
+                                                  a.work + align_floats(n * C::largest_output(in)), nullptr, c},
                                                  n, false);
                 out = tmp;
             }
-            if (out != a.y + slice_off[j]) detail::copy_slices<false>(a.y + slice_off[j], out, n, out_sizes[j], out_size);
+            if (out != a.y + slice_off[j]) ops::template copy_slices<false>(a.y + slice_off[j], out, n, out_sizes[j], out_size, a.stream);
             ++j;
         };
         (run.template operator()<Bs>(), ...);
@@ -149,15 +139,16 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
         float* dy_j = saved + saved_off[branches];
         float* dx_j = dy_j + align_floats(n * C::largest_output(in));
         float* buffers = const_cast<float*>(a.buffers);  // (only read)
+        const detail::call_context c = detail::context_of(a);
         std::size_t j = 0;
         const auto run = [&]<class L>() {
             using S = detail::subnet<L>;
-            detail::copy_slices<true>(dy_j, a.dy + slice_off[j], n, out_sizes[j], out_size);
+            ops::template copy_slices<true>(dy_j, a.dy + slice_off[j], n, out_sizes[j], out_size, a.stream);
             float* dx = a.dx ? (j == 0 ? a.dx : dx_j) : nullptr;
             S::template backward<In, B, true>({a.x, nullptr, a.params + param_off[j], buffers + buffer_off[j],
-                                               a.dparams ? a.dparams + param_off[j] : nullptr, nullptr, saved + saved_off[j], nullptr},
+                                               a.dparams ? a.dparams + param_off[j] : nullptr, nullptr, saved + saved_off[j], nullptr, c},
                                               dy_j, dx, n);
-            if (a.dx && j > 0) detail::add_arrays(a.dx, a.dx, dx_j, n * in.size());
+            if (a.dx && j > 0) ops::add(a.dx, a.dx, dx_j, n * in.size(), a.stream);
             ++j;
         };
         (run.template operator()<Bs>(), ...);

@@ -4,7 +4,7 @@
 // and "shortcut.<...>", as in a PyTorch module with attributes `body` and `shortcut` (a Chain
 // there is an nn.Sequential). An activation after the sum is simply the next layer.
 //
-// Its kernel is the same on every host backend (block.hpp). An aliasing shortcut (Identity) runs
+// Its kernel is the same on every backend (block.hpp). An aliasing shortcut (Identity) runs
 // nothing: x is added as it is.
 #pragma once
 #include <cstddef>
@@ -56,7 +56,7 @@ struct Residual : block_base {
     }
 };
 
-template <class Body, class Shortcut, class In, host_backend B>
+template <class Body, class Shortcut, class In, block_backend B>
     requires(detail::subnet<Body>::template runs_on<In, B> && detail::subnet<Shortcut>::template runs_on<In, B>)
 struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
     using R = Residual<Body, Shortcut>;
@@ -68,6 +68,7 @@ struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
     static constexpr std::size_t out_size = R::output(in).size();
     static constexpr kernel_traits traits =
         detail::block_traits(body_net::template traits<In, B>, shortcut_net::template traits<In, B>);
+    using ops = block_ops<B>;
 
     static void prepare(const float* params, float* out) {
         body_net::template prepare<In, B>(params, out);
@@ -77,52 +78,55 @@ struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
     static void forward(const forward_args& a) {
         const std::size_t n = a.n;
         const float* pre = a.prepared;
+        const detail::call_context c = detail::context_of(a);
         if (a.training) {
-            const typename body_net::part pb{a.x, nullptr, a.params, a.buffers, nullptr, nullptr, a.saved, a.gen};
+            const typename body_net::part pb{a.x, nullptr, a.params, a.buffers, nullptr, nullptr, a.saved, a.gen, c};
             body_net::template forward<In, B, true>(pb, n, true);
             const float* body_y = body_net::template output<In, true>(pb, n);
             if constexpr (R::identity_shortcut) {
-                detail::add_arrays(a.y, body_y, a.x, n * out_size);
+                ops::add(a.y, body_y, a.x, n * out_size, a.stream);
             } else {
                 const typename shortcut_net::part ps = shortcut_part(a.x, nullptr, a.params, a.buffers, nullptr, nullptr,
-                                                                     a.saved + R::body_saved(in, n), a.gen);
+                                                                     a.saved + R::body_saved(in, n), a.gen, c);
                 shortcut_net::template forward<In, B, true>(ps, n, true);
-                detail::add_arrays(a.y, body_y, shortcut_net::template output<In, true>(ps, n), n * out_size);
+                ops::add(a.y, body_y, shortcut_net::template output<In, true>(ps, n), n * out_size, a.stream);
             }
             return;
         }
         float* tmp = a.work;  // the shortcut's output
         float* sub = a.work + align_floats(n * out_size);
-        body_net::template forward<In, B, true>({a.x, a.y, a.params, a.buffers, nullptr, pre, sub, nullptr}, n, false);
+        body_net::template forward<In, B, true>({a.x, a.y, a.params, a.buffers, nullptr, pre, sub, nullptr, c}, n, false);
         if constexpr (R::identity_shortcut) {
-            detail::add_arrays(a.y, a.y, a.x, n * out_size);
+            ops::add(a.y, a.y, a.x, n * out_size, a.stream);
         } else {
             shortcut_net::template forward<In, B, true>(
-                shortcut_part(a.x, tmp, a.params, a.buffers, nullptr, pre ? pre + body_prepared : nullptr, sub, nullptr), n, false);
-            detail::add_arrays(a.y, a.y, tmp, n * out_size);
+                shortcut_part(a.x, tmp, a.params, a.buffers, nullptr, pre ? pre + body_prepared : nullptr, sub, nullptr, c), n, false);
+            ops::add(a.y, a.y, tmp, n * out_size, a.stream);
         }
     }
 
     static void backward(const backward_args& a) {
         const std::size_t n = a.n;
+        const detail::call_context c = detail::context_of(a);
         float* buffers = const_cast<float*>(a.buffers);  // (only read)
-        body_net::template backward<In, B, true>({a.x, nullptr, a.params, buffers, a.dparams, nullptr, const_cast<float*>(a.saved), nullptr}, a.dy, a.dx, n);
+        body_net::template backward<In, B, true>({a.x, nullptr, a.params, buffers, a.dparams, nullptr, const_cast<float*>(a.saved), nullptr, c},
+                                                 a.dy, a.dx, n);
         if constexpr (R::identity_shortcut) {
-            if (a.dx) detail::add_arrays(a.dx, a.dx, a.dy, n * in.size());
+            if (a.dx) ops::add(a.dx, a.dx, a.dy, n * in.size(), a.stream);
         } else {
             float* mem = const_cast<float*>(a.saved) + R::body_saved(in, n);
             float* dxs = a.dx ? mem + R::shortcut_saved(in, n) : nullptr;
-            shortcut_net::template backward<In, B, true>(shortcut_part(a.x, nullptr, a.params, buffers, a.dparams, nullptr, mem, nullptr),
+            shortcut_net::template backward<In, B, true>(shortcut_part(a.x, nullptr, a.params, buffers, a.dparams, nullptr, mem, nullptr, c),
                                                          a.dy, dxs, n);
-            if (a.dx) detail::add_arrays(a.dx, a.dx, dxs, n * in.size());
+            if (a.dx) ops::add(a.dx, a.dx, dxs, n * in.size(), a.stream);
         }
     }
 
 private:
     /// The shortcut's part: its parameters, buffers and gradients follow the body's.
     static typename shortcut_net::part shortcut_part(const float* x, float* y, const float* params, float* buffers, float* dparams,
-                                                     const float* prepared, float* mem, rng* gen) {
-        return {x, y, params + body_params, buffers + body_buffers, dparams ? dparams + body_params : nullptr, prepared, mem, gen};
+                                                     const float* prepared, float* mem, rng* gen, detail::call_context c) {
+        return {x, y, params + body_params, buffers + body_buffers, dparams ? dparams + body_params : nullptr, prepared, mem, gen, c};
     }
 };
 

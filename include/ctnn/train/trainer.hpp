@@ -10,6 +10,7 @@
 // Reproducible: the loader's order and augmentation depend only on (seed, epoch), the net's
 // Dropout generator is saved in checkpoints, so 2 epochs straight and 1 + resume + 1 are equal.
 #pragma once
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -61,20 +62,36 @@ struct fit_options {
     std::function<void(const epoch_metrics&)> on_epoch;  // called after each epoch
 };
 
-/// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label.
+/// Test-time augmentation for evaluate(): none, or the mean of the net's outputs for the image
+/// and its left-right mirror (what the `hflip` augmentation trains for). Costs a second forward.
+enum class tta { none, hflip };
+
+/// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label; with
+/// tta::hflip, the argmax of the mean of the outputs for the sample and its mirror image.
 template <class Backend = void, class Net>
-double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256) {
+double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
     if (d.sample_size() != Net::input_size)
         throw error("ctnn::evaluate: the data set's samples have " + std::to_string(d.sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
     if (d.count == 0) return std::nan("");
     batch = std::max<std::size_t>(batch, 1);
-    constexpr std::size_t k = Net::output_size;
-    std::vector<float> out(batch * k);
+    constexpr std::size_t k = Net::output_size, s = Net::input_size;
+    const bool flip = aug == tta::hflip;
+    std::vector<float> out(batch * k), out_flip(flip ? batch * k : 0), mirrored(flip ? batch * s : 0);
     std::size_t correct = 0;
     for (std::size_t i = 0; i < d.count; i += batch) {
         const std::size_t n = std::min(batch, d.count - i);
-        net.template forward<Backend>(d.images.data() + i * Net::input_size, out.data(), n);
+        const float* x = d.images.data() + i * s;
+        net.template forward<Backend>(x, out.data(), n);
+        if (flip) {
+            // Every row of every channel, mirrored; a flat (rank-1) input is one row.
+            constexpr auto in = Net::input_shape::value;
+            constexpr std::size_t w = in.d[in.rank - 1];
+            const std::size_t rows = n * s / w;
+            for (std::size_t r = 0; r < rows; ++r) std::reverse_copy(x + r * w, x + (r + 1) * w, mirrored.data() + r * w);
+            net.template forward<Backend>(mirrored.data(), out_flip.data(), n);
+            for (std::size_t j = 0; j < n * k; ++j) out[j] = 0.5f * (out[j] + out_flip[j]);
+        }
         for (std::size_t j = 0; j < n; ++j) correct += argmax(out.data() + j * k, k) == static_cast<std::size_t>(d.labels[i + j]);
     }
     return static_cast<double>(correct) / static_cast<double>(d.count);

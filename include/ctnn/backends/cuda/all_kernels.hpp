@@ -3,6 +3,7 @@
 #pragma once
 #include <string_view>
 
+#include "block_ops.hpp"
 #include "fused.hpp"
 #include "kernels.hpp"
 #include "kernels_more.hpp"
@@ -14,7 +15,7 @@ namespace ctnn::cuda {
 struct backend {
     static constexpr std::string_view name = "cuda";
     using fallback = void;
-    static constexpr bool on_device = true;  // kernels take device memory (no host block kernels)
+    static constexpr bool on_device = true;  // kernels take device memory (blocks: block_ops.hpp)
 };
 
 }  // namespace ctnn::cuda

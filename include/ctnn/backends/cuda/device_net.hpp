@@ -77,6 +77,7 @@ public:
         buffers_ = device_array<float>(std::max<std::size_t>(Net::buffer_count, 1));
         dlogits_off_ = layout_.total;
         work_ = device_array<float>(layout_.total + align_floats(max_batch_ * Net::output_size));
+        if constexpr (plan_type::work_floats_at(1) > 0) infer_work_ = device_array<float>(plan_type::work_floats_at(max_batch_));
         labels_ = device_array<std::int32_t>(max_batch_);
         loss_ = device_array<float>(1);
         counters_ = device_array<step_counters>(1);
@@ -246,6 +247,8 @@ public:
         synchronize();
         CTNN_CUDA_CHECK(cudaMemsetAsync(work_.data(), 0xFF, work_.size() * sizeof(float), stream_));
         CTNN_CUDA_CHECK(cudaMemsetAsync(grads_.data(), 0xFF, grads_.size() * sizeof(float), stream_));
+        if (infer_work_.size())
+            CTNN_CUDA_CHECK(cudaMemsetAsync(infer_work_.data(), 0xFF, infer_work_.size() * sizeof(float), stream_));
     }
 
 private:
@@ -260,6 +263,7 @@ private:
         float* dparams(std::size_t i) const { return Net::trainable[i] ? d->grads_.data() + Net::grad_offset[i] : nullptr; }
         const float* prepared(std::size_t) const { return nullptr; }
         float* scratch(std::size_t i) const { return d->work_.data() + d->layout_.scratch[i]; }
+        float* work(std::size_t) const { return d->infer_work_.data(); }  // (inference: blocks' children)
         float* grad_buffer(int which) const { return d->work_.data() + d->layout_.grad[which]; }
         bool grads_stale() const { return false; }  // the step zeroes the gradients first
         rng* gen() const { return nullptr; }
@@ -328,7 +332,7 @@ private:
     cudaStream_t stream_ = nullptr;
     layout_type layout_;
     std::size_t dlogits_off_ = 0;
-    device_array<float> params_, grads_, m_, v_, buffers_, work_, loss_;
+    device_array<float> params_, grads_, m_, v_, buffers_, work_, infer_work_, loss_;
     device_array<std::int32_t> labels_;
     device_array<step_counters> counters_;
     device_array<optimizer_state> opt_;

@@ -16,6 +16,7 @@
 #include "../../layers/dropout.hpp"
 #include "../../layers/flatten.hpp"
 #include "../../layers/global_avg_pool.hpp"
+#include "../../layers/identity.hpp"
 #include "../../layers/linear.hpp"
 #include "../../layers/maxpool.hpp"
 #include "../../layers/softmax.hpp"
@@ -106,6 +107,10 @@ struct kernel<Flatten, In, cuda::backend> : kernel_base {
         if (a.dx && a.dx != a.dy) cuda::launch<cuda::copy_kernel>({a.dy, a.dx, a.n * In::size}, cuda::stream_of(a.stream));
     }
 };
+
+/// Identity (a Residual's shortcut) aliases its input like Flatten: a copy only where it cannot.
+template <class In>
+struct kernel<Identity, In, cuda::backend> : kernel<Flatten, In, cuda::backend> {};
 
 template <std::size_t Percent, class In>
 struct kernel<Dropout<Percent>, In, cuda::backend> : kernel_base {

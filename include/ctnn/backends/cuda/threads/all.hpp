@@ -1,6 +1,7 @@
 // The per-thread work of every CUDA kernel; plain C++ (see hd.hpp).
 #pragma once
 #include "activation.hpp"
+#include "block_ops.hpp"
 #include "batchnorm.hpp"
 #include "conv.hpp"
 #include "conv_general.hpp"
