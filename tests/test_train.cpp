@@ -171,6 +171,45 @@ TEST_CASE("losses match PyTorch's values and gradients", "[train][loss]") {
     }
 }
 
+TEST_CASE("SoftCrossEntropy and Distillation match PyTorch (CrossEntropyLoss with probabilities, kl_div * T^2)", "[train][loss]") {
+    const json& L = reference()["losses"];
+    {
+        const json& c = L["soft_ce"];
+        const auto z = floats(c["logits"]), t = floats(c["targets"]);
+        std::vector<float> g(z.size());
+        const float loss = ctnn::SoftCrossEntropy{}(z.data(), t.data(), 7, 5, g.data());
+        CHECK(std::abs(loss - c["loss"].get<double>()) <= 1e-6 * std::abs(c["loss"].get<double>()));
+        CHECK(max_rel_err(g.data(), floats(c["grad"]), 1e-2) <= 1e-5);
+    }
+    int cases = 0;
+    for (const auto& [name, c] : L.items()) {
+        if (name.rfind("kd_", 0) != 0) continue;
+        INFO(name);
+        ++cases;
+        const auto z = floats(c["logits"]), t = floats(c["teacher"]);
+        const auto y = c["labels"].get<std::vector<std::int32_t>>();
+        const ctnn::Distillation kd{c["temperature"].get<float>(), c["alpha"].get<float>(), c["smoothing"].get<float>()};
+        std::vector<float> g(z.size());
+        const float loss = kd(z.data(), t.data(), y.data(), y.size(), 5, g.data());
+        CHECK(std::abs(loss - c["loss"].get<double>()) <= 1e-6 * std::abs(c["loss"].get<double>()));
+        CHECK(max_rel_err(g.data(), floats(c["grad"]), 1e-2) <= 1e-5);
+        // bound to the teacher's logits it is a loss on labels, for train_step
+        std::vector<float> g2(z.size());
+        CHECK(kd.with_teacher(t.data())(z.data(), y.data(), y.size(), 5, g2.data()) == loss);
+        CHECK(g2 == g);
+    }
+    CHECK(cases == 4);
+}
+
+TEST_CASE("Distillation rejects what PyTorch would compute nonsense from", "[train][loss]") {
+    const std::vector<float> z(10, 0.0f), t(10, 1.0f);
+    const std::int32_t y[2] = {1, 7};
+    CHECK_THROWS_WITH((ctnn::Distillation{.temperature = 0.0f}(z.data(), t.data(), y, 2, 5, nullptr)), Catch::Contains("temperature 0"));
+    CHECK_THROWS_WITH((ctnn::Distillation{.alpha = 1.5f}(z.data(), t.data(), y, 2, 5, nullptr)), Catch::Contains("alpha 1.5"));
+    CHECK_THROWS_WITH((ctnn::Distillation{}(z.data(), t.data(), y, 2, 5, nullptr)), Catch::Contains("label 7"));
+    CHECK_THROWS_WITH((ctnn::Distillation{}(z.data(), nullptr, y, 2, 5, nullptr)), Catch::Contains("null"));
+}
+
 TEST_CASE("loss gradients agree with finite differences", "[train][loss]") {
     ctnn::rng g(7);
     const std::size_t n = 4, k = 6;
@@ -192,6 +231,11 @@ TEST_CASE("loss gradients agree with finite differences", "[train][loss]") {
     check([&](const float* x, float* d) { return ctnn::CrossEntropy{0.2f}(x, y.data(), n, k, d); });
     check([&](const float* x, float* d) { return ctnn::BCEWithLogits{}(x, t.data(), n, k, d); });
     check([&](const float* x, float* d) { return ctnn::MSE{}(x, t.data(), n, k, d); });
+    check([&](const float* x, float* d) { return ctnn::SoftCrossEntropy{}(x, t.data(), n, k, d); });
+    std::vector<float> teacher(n * k);
+    for (auto& v : teacher) v = g.uniform(-4, 4);
+    check([&](const float* x, float* d) { return ctnn::Distillation{3.0f, 0.7f, 0.1f}(x, teacher.data(), y.data(), n, k, d); });
+    check([&](const float* x, float* d) { return ctnn::Distillation{2.0f, 1.0f}(x, teacher.data(), y.data(), n, k, d); });
 }
 
 TEST_CASE("label smoothing: uniform logits give log(classes); confident logits cost more", "[train][loss]") {

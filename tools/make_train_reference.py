@@ -66,6 +66,21 @@ def losses():
     l = nn.MSELoss()(x, t)
     g, = torch.autograd.grad(l, x)
     out["mse"] = {"logits": flat([x]), "targets": flat([t]), "loss": l.item(), "grad": flat([g])}
+    # (drawn after the cases above, so their values stay those of earlier versions of this file)
+    z = (torch.randn(n, k) * 3).requires_grad_()
+    t = torch.softmax(torch.randn(n, k) * 2, dim=1)
+    l = nn.CrossEntropyLoss()(z, t)  # probability targets
+    g, = torch.autograd.grad(l, z)
+    out["soft_ce"] = {"logits": flat([z]), "targets": flat([t]), "loss": l.item(), "grad": flat([g])}
+    teacher = torch.randn(n, k) * 4
+    teacher[0, 2] = -1e30  # a probability that underflows to 0: 0 log 0 = 0
+    for T, alpha, s in ((4.0, 0.9, 0.0), (1.0, 0.5, 0.0), (2.5, 1.0, 0.0), (3.0, 0.7, 0.1)):
+        soft = nn.functional.kl_div(torch.log_softmax(z / T, dim=1), torch.softmax(teacher / T, dim=1),
+                                    reduction="batchmean") * T * T
+        l = alpha * soft + (1 - alpha) * nn.CrossEntropyLoss(label_smoothing=s)(z, y)
+        g, = torch.autograd.grad(l, z)
+        out[f"kd_{T}_{alpha}_{s}"] = {"logits": flat([z]), "teacher": flat([teacher]), "labels": y.tolist(),
+                                       "temperature": T, "alpha": alpha, "smoothing": s, "loss": l.item(), "grad": flat([g])}
     return out
 
 def schedules():

@@ -2,6 +2,7 @@
 #pragma once
 #include "ctnn.hpp"
 #include "train/checkpoint.hpp"
+#include "train/distill.hpp"
 #include "train/loss.hpp"
 #include "train/optim.hpp"
 #include "train/schedule.hpp"

@@ -20,6 +20,10 @@ struct dataset {
     std::vector<std::int32_t> labels;  // count
     std::size_t count = 0, channels = 0, height = 0, width = 0;
     std::size_t classes = 0;           // number of classes (10 for MNIST-like / CIFAR-10)
+    /// Optional float targets, target_size per sample (soft labels, a teacher's outputs,
+    /// regression targets): count * target_size values; the loader batches them with the images.
+    std::vector<float> targets;
+    std::size_t target_size = 0;
 
     std::size_t sample_size() const { return channels * height * width; }
     bool empty() const { return count == 0; }
@@ -51,6 +55,9 @@ struct dataset {
                         std::to_string(images.size()) + " floats for samples of " +
                         std::to_string(sample_size()) + ", " + std::to_string(labels.size()) +
                         " labels)");
+        if ((target_size && count > max / target_size) || targets.size() != count * target_size)
+            throw error("dataset: " + std::to_string(targets.size()) + " float targets for " + std::to_string(count) +
+                        " samples of " + std::to_string(target_size) + " targets each");
         for (std::size_t i = 0; i < count; ++i)
             if (labels[i] < 0 || (classes && static_cast<std::size_t>(labels[i]) >= classes))
                 throw error("dataset: label " + std::to_string(labels[i]) + " of sample " +
@@ -76,10 +83,12 @@ struct dataset {
         out.count = idx.size();
         out.images.resize(out.count * s);
         out.labels.resize(out.count);
+        out.targets.resize(out.count * target_size);
         for (std::size_t k = 0; k < idx.size(); ++k) {
             const float* src = images.data() + idx[k] * s;
             std::copy(src, src + s, out.images.data() + k * s);
             out.labels[k] = labels[idx[k]];
+            std::copy_n(targets.data() + idx[k] * target_size, target_size, out.targets.data() + k * target_size);
         }
         return out;
     }
@@ -108,6 +117,7 @@ private:
         d.height = height;
         d.width = width;
         d.classes = classes;
+        d.target_size = target_size;
         return d;
     }
 };

@@ -27,7 +27,8 @@ struct augment {
     float fill = 0.0f;         // value of padded pixels (after normalize, 0 is the mean)
 };
 
-/// Hands out a dataset in batches: images [batch_size(), C, H, W] and labels [batch_size()].
+/// Hands out a dataset in batches: images [batch_size(), C, H, W], labels [batch_size()] and, when
+/// the dataset has float targets, targets [batch_size(), target_size].
 ///
 ///     loader train(ds, 64, seed, true, {.pad_crop = 4, .hflip = true});
 ///     for (std::size_t e = 0; e < epochs; ++e) {
@@ -57,6 +58,7 @@ public:
         try {
             images_ = aligned_floats(batch * s);
             labels_.resize(batch);
+            targets_.resize(batch * d.target_size);
             indices_.resize(batch);
             order_.resize(d.count);
         } catch (const std::bad_alloc&) {
@@ -73,6 +75,10 @@ public:
             d_->check();  // the data set was changed since the last epoch: adopt its new size
             images_ = aligned_floats(batch_ * d_->sample_size());
             order_.resize(d_->count);
+        }
+        if (targets_.size() != batch_ * d_->target_size) {
+            d_->check();
+            targets_.resize(batch_ * d_->target_size);
         }
         epoch_ = epoch;
         std::iota(order_.begin(), order_.end(), std::size_t{0});
@@ -96,7 +102,8 @@ public:
     /// after that starts the next epoch.
     bool next() {
         if (done_) start_epoch(epoch_ + 1);
-        if (d_->count != order_.size() || d_->sample_size() * batch_ != images_.size())
+        if (d_->count != order_.size() || d_->sample_size() * batch_ != images_.size() ||
+            d_->target_size * batch_ != targets_.size() || d_->targets.size() != d_->count * d_->target_size)
             throw error("loader: the data set changed size during an epoch (call start_epoch)");
         const std::size_t left = order_.size() - pos_;
         if (left == 0 || (drop_last_ && left < batch_)) {
@@ -111,6 +118,8 @@ public:
             const std::size_t i = order_[pos_ + k];
             indices_[k] = i;
             labels_[k] = d_->labels[i];
+            const std::size_t t = d_->target_size;
+            if (t) std::memcpy(targets_.data() + k * t, d_->targets.data() + i * t, t * sizeof(float));
             const float* src = d_->images.data() + i * s;
             float* dst = images_.data() + k * s;
             if (aug_.pad_crop || aug_.hflip)
@@ -124,6 +133,8 @@ public:
 
     const float* images() const { return images_.data(); }         // [batch_size(), C, H, W]
     const std::int32_t* labels() const { return labels_.data(); }  // [batch_size()]
+    /// [batch_size(), data().target_size], or null when the dataset has no float targets.
+    const float* targets() const { return targets_.empty() ? nullptr : targets_.data(); }
     const std::size_t* indices() const { return indices_.data(); } // dataset index of each sample
     std::size_t batch_size() const { return cur_; }                 // current batch (0 before next())
     std::size_t max_batch() const { return batch_; }                // the batch size asked for
@@ -190,6 +201,7 @@ private:
     augment aug_;
     aligned_floats images_;
     std::vector<std::int32_t> labels_;
+    std::vector<float> targets_;
     std::vector<std::size_t> indices_;
     std::vector<std::size_t> order_;
     std::size_t epoch_ = 0, pos_ = 0, cur_ = 0, batch_index_ = 0;

@@ -8,6 +8,11 @@
 //   BCEWithLogits  logits [n, k], float targets in [0, 1]; mean over all n * k elements.
 //                  loss = max(x, 0) - x * t + log(1 + exp(-|x|)),   dloss/dx = sigmoid(x) - t.
 //   MSE            outputs [n, k], float targets; mean over all n * k elements.
+//   SoftCrossEntropy  logits [n, classes], float targets [n, classes] (probabilities: PyTorch's
+//                  CrossEntropyLoss with a probability target): -sum_c t_c log softmax(z)_c, mean over n.
+//   Distillation   the student's logits, the teacher's and integer labels (Hinton et al. 2015):
+//                  alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y), KL as
+//                  F.kl_div(log_softmax(s/T), softmax(t/T), reduction="batchmean").
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -40,6 +45,23 @@ inline void check_loss_args(std::string_view who, const float* out, const void* 
     if (k == 0) throw error(std::string(who) + ": each sample has 0 outputs; a mean loss over no outputs is undefined");
     if (!out) throw error(std::string(who) + ": the outputs pointer is null");
     if (!targets) throw error(std::string(who) + ": the targets (labels) pointer is null");
+}
+
+/// softmax(z / T) of k logits into p (double), and log-sum-exp of z / T.
+inline double softmax_t(const float* z, std::size_t k, double t, double* p) {
+    double m = -INFINITY;
+    for (std::size_t c = 0; c < k; ++c) m = std::max(m, static_cast<double>(z[c]) / t);
+    double sum = 0.0;
+    for (std::size_t c = 0; c < k; ++c) sum += p[c] = std::exp(static_cast<double>(z[c]) / t - m);
+    for (std::size_t c = 0; c < k; ++c) p[c] /= sum;
+    return m + std::log(sum);
+}
+
+/// Up to this many classes the soft losses keep their probabilities on the stack.
+inline constexpr std::size_t soft_loss_max_classes = 1024;
+inline void check_soft_classes(std::string_view who, std::size_t k) {
+    if (k > soft_loss_max_classes)
+        throw error(std::string(who) + ": " + std::to_string(k) + " classes; at most " + std::to_string(soft_loss_max_classes));
 }
 }  // namespace detail
 
@@ -131,6 +153,89 @@ struct MSE {
         }
         return static_cast<float>(total * inv);
     }
+};
+
+/// Cross-entropy against probability targets (PyTorch's nn.CrossEntropyLoss with a [n, classes]
+/// float target): loss = -sum_c t_c log softmax(z)_c, mean over n; dloss/dz = (softmax(z) * sum_c t_c - t) / n.
+/// Targets are not checked to sum to 1 (PyTorch does not either).
+struct SoftCrossEntropy {
+    static constexpr std::string_view kind = "SoftCrossEntropy";
+    using target_type = float;
+
+    float operator()(const float* logits, const float* targets, std::size_t n, std::size_t k, float* grad) const {
+        detail::check_loss_args("ctnn::SoftCrossEntropy", logits, targets, n, k);
+        detail::check_soft_classes("ctnn::SoftCrossEntropy", k);
+        double p[detail::soft_loss_max_classes];
+        const double inv_n = 1.0 / static_cast<double>(n);
+        double total = 0.0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const float* z = logits + i * k;
+            const float* t = targets + i * k;
+            const double lse = detail::softmax_t(z, k, 1.0, p);
+            double tsum = 0.0;
+            for (std::size_t c = 0; c < k; ++c) {
+                total -= static_cast<double>(t[c]) * (static_cast<double>(z[c]) - lse);
+                tsum += t[c];
+            }
+            if (grad)
+                for (std::size_t c = 0; c < k; ++c) grad[i * k + c] = static_cast<float>((p[c] * tsum - t[c]) * inv_n);
+        }
+        return static_cast<float>(total * inv_n);
+    }
+};
+
+/// Knowledge distillation (Hinton, Vinyals and Dean, 2015) with PyTorch's conventions:
+///   loss = alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(s, y)
+/// the KL term as F.kl_div(F.log_softmax(s / T), F.softmax(t / T), reduction="batchmean"), CE as
+/// CrossEntropy (with its label smoothing). s: the student's logits [n, k], t: the teacher's
+/// [n, k], y: labels. The T^2 keeps the soft term's gradient, T (q - p) / n, on the scale of the
+/// hard term's as T changes. with_teacher(t) binds one batch's teacher logits: the result is a
+/// loss on class labels, for train_step (and distill(), train/distill.hpp).
+struct Distillation {
+    static constexpr std::string_view kind = "Distillation";
+    float temperature = 4.0f;
+    float alpha = 0.9f;            // weight of the soft (teacher) term; 1 - alpha on the labels
+    float label_smoothing = 0.0f;  // of the hard term
+
+    float operator()(const float* student, const float* teacher, const std::int32_t* labels, std::size_t n, std::size_t k,
+                     float* grad) const {
+        if (!(temperature > 0.0f && std::isfinite(temperature)))
+            throw error("ctnn::Distillation: temperature " + std::to_string(temperature) + " must be positive and finite");
+        if (!(alpha >= 0.0f && alpha <= 1.0f)) throw error("ctnn::Distillation: alpha " + std::to_string(alpha) + " is outside [0, 1]");
+        detail::check_loss_args("ctnn::Distillation", student, teacher, n, k);
+        detail::check_soft_classes("ctnn::Distillation", k);
+        detail::check_labels(labels, n, k, "ctnn::Distillation");
+        const double hard = alpha < 1.0f ? CrossEntropy{label_smoothing}(student, labels, n, k, grad) : 0.0;
+        const double T = temperature, a = alpha, inv_n = 1.0 / static_cast<double>(n);
+        double p[detail::soft_loss_max_classes], q[detail::soft_loss_max_classes];
+        double kl = 0.0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const double lse_t = detail::softmax_t(teacher + i * k, k, T, p);
+            const double lse_s = detail::softmax_t(student + i * k, k, T, q);
+            for (std::size_t c = 0; c < k; ++c)
+                if (p[c] > 0.0)  // 0 log 0 = 0 (PyTorch's kl_div: xlogy)
+                    kl += p[c] * ((static_cast<double>(teacher[i * k + c]) / T - lse_t) - (static_cast<double>(student[i * k + c]) / T - lse_s));
+            if (grad)
+                for (std::size_t c = 0; c < k; ++c) {
+                    const double soft = a * T * (q[c] - p[c]) * inv_n;
+                    const double g_hard = a < 1.0 ? (1.0 - a) * static_cast<double>(grad[i * k + c]) : 0.0;
+                    grad[i * k + c] = static_cast<float>(soft + g_hard);
+                }
+        }
+        return static_cast<float>(a * T * T * kl * inv_n + (1.0 - a) * hard);
+    }
+
+    /// This loss with one batch's teacher logits [n, k] bound: a loss on class labels.
+    struct bound {
+        static constexpr std::string_view kind = "Distillation";
+        using target_type = std::int32_t;
+        const Distillation* loss;
+        const float* teacher;
+        float operator()(const float* student, const std::int32_t* labels, std::size_t n, std::size_t k, float* grad) const {
+            return (*loss)(student, teacher, labels, n, k, grad);
+        }
+    };
+    bound with_teacher(const float* teacher_logits) const { return {this, teacher_logits}; }
 };
 
 }  // namespace ctnn

@@ -25,6 +25,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <fcntl.h>
@@ -175,12 +176,19 @@ inline void open_metrics(std::ofstream& csv, const std::string& path, bool resum
     csv.flush();
 }
 
-/// Epoch e's training steps: the mean loss and accuracy go into m (train_loss, train_acc).
-template <class Backend, class Net, class Opt, class Loss>
-void train_epoch(Net& net, Opt& opt, const Loss& loss, data::loader& train, const fit_options& o, bool bar, std::size_t e,
+/// The targets a loss with targets of type T trains on: the loader's labels, or its float targets.
+template <class T>
+const T* batch_targets(const data::loader& train) {
+    if constexpr (std::is_same_v<T, std::int32_t>) return train.labels();
+    else return train.targets();
+}
+
+/// Epoch e's training steps, each with the loss loss_for(images, n) gives for its batch (fit: the
+/// same loss; distill: the distillation loss bound to the teacher's outputs for the batch): the
+/// mean loss and (for class labels) accuracy go into m (train_loss, train_acc).
+template <class Backend, class Net, class Opt, class LossFor>
+void train_epoch(Net& net, Opt& opt, LossFor&& loss_for, data::loader& train, const fit_options& o, bool bar, std::size_t e,
                  epoch_metrics& m, std::size_t& seen) {
-    static_assert(std::is_same_v<typename Loss::target_type, std::int32_t>,
-                  "ctnn::fit trains on class labels: use a loss with integer targets (CrossEntropy)");
     const auto t0 = std::chrono::steady_clock::now();
     auto last_draw = t0;
     const std::size_t per_epoch = train.samples_per_epoch(), batches = train.batches_per_epoch();
@@ -188,12 +196,16 @@ void train_epoch(Net& net, Opt& opt, const Loss& loss, data::loader& train, cons
     double loss_sum = 0;
     std::size_t correct = 0, step = 0;
     seen = 0;
+    bool labels = true;
     while (train.next()) {
         const std::size_t n = train.batch_size();
         if (o.lr_schedule) opt.set_lr(o.lr_schedule(static_cast<std::size_t>(opt.steps())));
         step_result r;
         try {
-            r = train_step_result<Backend>(net, opt, loss, train.images(), train.labels(), n);
+            const auto& loss = loss_for(train.images(), n);
+            using T = typename std::decay_t<decltype(loss)>::target_type;
+            labels = std::is_same_v<T, std::int32_t>;
+            r = train_step_result<Backend>(net, opt, loss, train.images(), batch_targets<T>(train), n);
         } catch (const error& x) {
             if (bar) *o.out << "\n";
             throw error("training stopped at epoch " + std::to_string(e + 1) + ", step " + std::to_string(step + 1) +
@@ -210,7 +222,7 @@ void train_epoch(Net& net, Opt& opt, const Loss& loss, data::loader& train, cons
         }
     }
     m.train_loss = seen ? loss_sum / static_cast<double>(seen) : std::nan("");
-    m.train_acc = seen ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
+    m.train_acc = seen && labels ? static_cast<double>(correct) / static_cast<double>(seen) : std::nan("");
 }
 
 inline void report_epoch(const epoch_metrics& m, const fit_options& o, bool bar, std::size_t seen) {
@@ -223,16 +235,21 @@ inline void report_epoch(const epoch_metrics& m, const fit_options& o, bool bar,
 
 }  // namespace detail
 
-/// Trains `net` with `opt` and `loss` for o.epochs epochs of `train` (epoch e uses
-/// train.start_epoch(e)), evaluating on `test` (may be null) after each epoch. Returns the
-/// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
-/// naming the epoch and step.
-template <class Backend = void, class Net, class Opt, class Loss>
-std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
-                               const fit_options& o) {
+namespace detail {
+
+/// fit's loop, with the loss of each batch from loss_for (train_epoch). `Targets` is the type of
+/// the losses' targets: int32 class labels, or float targets of the net's output size.
+template <class Backend, class Targets, class Net, class Opt, class LossFor>
+std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, data::loader& train, const data::dataset* test,
+                                    const fit_options& o) {
     if (train.data().sample_size() != Net::input_size)
         throw error("ctnn::fit: the training set's samples have " + std::to_string(train.data().sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
+    if constexpr (!std::is_same_v<Targets, std::int32_t>)
+        if (train.data().target_size != Net::output_size)
+            throw error("ctnn::fit: the loss trains on float targets, but the training set has " +
+                        std::to_string(train.data().target_size) + " per sample (dataset::targets) and the net " +
+                        std::to_string(Net::output_size) + " outputs");
     const bool bar = o.progress == progress_mode::bar ||
                      (o.progress == progress_mode::automatic && o.out == &std::cout && ::isatty(STDOUT_FILENO));
     const bool quiet = o.progress == progress_mode::none;
@@ -258,7 +275,7 @@ std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loade
         epoch_metrics m;
         m.epoch = e + 1;
         std::size_t seen = 0;
-        detail::train_epoch<Backend>(net, opt, loss, train, o, bar, e, m, seen);
+        detail::train_epoch<Backend>(net, opt, loss_for, train, o, bar, e, m, seen);
         m.test_acc = test ? evaluate<Backend>(net, *test, o.eval_batch) : std::nan("");
         m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         history.push_back(m);
@@ -272,6 +289,21 @@ std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loade
         if (o.on_epoch) o.on_epoch(m);
     }
     return history;
+}
+
+}  // namespace detail
+
+/// Trains `net` with `opt` and `loss` for o.epochs epochs of `train` (epoch e uses
+/// train.start_epoch(e)), evaluating on `test` (may be null) after each epoch. Returns the
+/// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
+/// naming the epoch and step. A loss on class labels (CrossEntropy) trains on the loader's
+/// labels; a loss on float targets (SoftCrossEntropy, MSE, BCEWithLogits) on its targets()
+/// (dataset::targets, the net's output size per sample; train_acc is then NaN).
+template <class Backend = void, class Net, class Opt, class Loss>
+std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
+                               const fit_options& o) {
+    return detail::fit_with<Backend, typename Loss::target_type>(
+        net, opt, [&](const float*, std::size_t) -> const Loss& { return loss; }, train, test, o);
 }
 
 }  // namespace ctnn
