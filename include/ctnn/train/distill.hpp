@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../data.hpp"
@@ -29,18 +30,26 @@
 
 namespace ctnn {
 
+/// A loss against a teacher's outputs: with_teacher(outputs) gives a loss on class labels
+/// (Distillation; continual::lwf_loss).
+template <class L>
+concept teacher_loss = requires(const L& l, const float* t) {
+    { l.with_teacher(t) };
+    requires std::is_same_v<typename decltype(l.with_teacher(t))::target_type, std::int32_t>;
+};
+
 /// Trains `student` with `opt` on `loss` (Distillation) against `teacher`'s outputs for each batch
 /// of `train`; as fit otherwise (test accuracy is the student's).
-template <class Backend = void, class Student, class Opt, class Teacher>
-std::vector<epoch_metrics> distill(Student& student, Opt& opt, Teacher& teacher, const Distillation& loss, data::loader& train,
+template <class Backend = void, class Student, class Opt, class Teacher, teacher_loss KD, class Loader>
+std::vector<epoch_metrics> distill(Student& student, Opt& opt, Teacher& teacher, const KD& loss, Loader& train,
                                    const data::dataset* test, const fit_options& o) {
     static_assert(Teacher::input_size == Student::input_size, "ctnn::distill: the teacher's input size must be the student's");
     static_assert(Teacher::output_size == Student::output_size, "ctnn::distill: the teacher's output size must be the student's");
     std::vector<float> outputs(train.max_batch() * Student::output_size);
-    const Distillation::bound bound = loss.with_teacher(outputs.data());
+    const auto bound = loss.with_teacher(outputs.data());
     return detail::fit_with<Backend, std::int32_t>(
         student, opt,
-        [&](const float* images, std::size_t n) -> const Distillation::bound& {
+        [&](const float* images, std::size_t n) -> const decltype(bound)& {
             teacher.template forward<Backend>(images, outputs.data(), n);
             return bound;
         },
@@ -49,17 +58,17 @@ std::vector<epoch_metrics> distill(Student& student, Opt& opt, Teacher& teacher,
 
 /// Trains `student` on `loss` against teacher outputs stored as the training set's float targets
 /// (set_teacher_targets); as fit otherwise.
-template <class Backend = void, class Student, class Opt>
-std::vector<epoch_metrics> distill(Student& student, Opt& opt, const Distillation& loss, data::loader& train,
+template <class Backend = void, class Student, class Opt, teacher_loss KD, class Loader>
+std::vector<epoch_metrics> distill(Student& student, Opt& opt, const KD& loss, Loader& train,
                                    const data::dataset* test, const fit_options& o) {
     if (train.data().target_size != Student::output_size)
         throw error("ctnn::distill: the training set has " + std::to_string(train.data().target_size) +
                     " float targets per sample, not the teacher's " + std::to_string(Student::output_size) +
                     " outputs (set_teacher_targets)");
-    Distillation::bound bound = loss.with_teacher(nullptr);
+    auto bound = loss.with_teacher(nullptr);
     return detail::fit_with<Backend, std::int32_t>(
         student, opt,
-        [&](const float*, std::size_t) -> const Distillation::bound& {
+        [&](const float*, std::size_t) -> const decltype(bound)& {
             bound.teacher = train.targets();
             return bound;
         },

@@ -177,8 +177,8 @@ inline void open_metrics(std::ofstream& csv, const std::string& path, bool resum
 }
 
 /// The targets a loss with targets of type T trains on: the loader's labels, or its float targets.
-template <class T>
-const T* batch_targets(const data::loader& train) {
+template <class T, class Loader>
+const T* batch_targets(const Loader& train) {
     if constexpr (std::is_same_v<T, std::int32_t>) return train.labels();
     else return train.targets();
 }
@@ -186,8 +186,8 @@ const T* batch_targets(const data::loader& train) {
 /// Epoch e's training steps, each with the loss loss_for(images, n) gives for its batch (fit: the
 /// same loss; distill: the distillation loss bound to the teacher's outputs for the batch): the
 /// mean loss and (for class labels) accuracy go into m (train_loss, train_acc).
-template <class Backend, class Net, class Opt, class LossFor>
-void train_epoch(Net& net, Opt& opt, LossFor&& loss_for, data::loader& train, const fit_options& o, bool bar, std::size_t e,
+template <class Backend, class Net, class Opt, class LossFor, class Loader>
+void train_epoch(Net& net, Opt& opt, LossFor&& loss_for, Loader& train, const fit_options& o, bool bar, std::size_t e,
                  epoch_metrics& m, std::size_t& seen) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last_draw = t0;
@@ -239,8 +239,8 @@ namespace detail {
 
 /// fit's loop, with the loss of each batch from loss_for (train_epoch). `Targets` is the type of
 /// the losses' targets: int32 class labels, or float targets of the net's output size.
-template <class Backend, class Targets, class Net, class Opt, class LossFor>
-std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, data::loader& train, const data::dataset* test,
+template <class Backend, class Targets, class Net, class Opt, class LossFor, class Loader>
+std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, Loader& train, const data::dataset* test,
                                     const fit_options& o) {
     if (train.data().sample_size() != Net::input_size)
         throw error("ctnn::fit: the training set's samples have " + std::to_string(train.data().sample_size()) +
@@ -298,9 +298,10 @@ std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, data
 /// metrics of the epochs it ran. A NaN or infinite loss, or a bad label, throws ctnn::error
 /// naming the epoch and step. A loss on class labels (CrossEntropy) trains on the loader's
 /// labels; a loss on float targets (SoftCrossEntropy, MSE, BCEWithLogits) on its targets()
-/// (dataset::targets, the net's output size per sample; train_acc is then NaN).
-template <class Backend = void, class Net, class Opt, class Loss>
-std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, data::loader& train, const data::dataset* test,
+/// (dataset::targets, the net's output size per sample; train_acc is then NaN). `train` is a
+/// data::loader, or anything with its batch interface (continual::replay_loader).
+template <class Backend = void, class Net, class Opt, class Loss, class Loader>
+std::vector<epoch_metrics> fit(Net& net, Opt& opt, const Loss& loss, Loader& train, const data::dataset* test,
                                const fit_options& o) {
     return detail::fit_with<Backend, typename Loss::target_type>(
         net, opt, [&](const float*, std::size_t) -> const Loss& { return loss; }, train, test, o);
