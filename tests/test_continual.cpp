@@ -227,6 +227,18 @@ TEST_CASE("continual: the Fisher diagonal matches PyTorch (Avalanche's EWC impor
         CHECK(std::abs(fisher[j] - want[j]) <= 1e-5 * scale + 1e-5 * std::abs(want[j]));
     }
     CHECK(std::equal(init.begin(), init.end(), net.params().begin()));  // the net is as it was
+
+    // with the task-incremental loss, outputs of other tasks get no gradient: no Fisher there
+    const auto task0 = continual::split_by_class(toy(40, 6, 10), 2)[0];
+    Small small(3);
+    const auto ft = continual::fisher_diagonal(small, task0, 8, continual::task_cross_entropy{2});
+    const auto fc = continual::fisher_diagonal(small, task0, 8);
+    constexpr std::size_t w = Small::grad_offset[3];  // the Linear's weights [6, 48], then its bias
+    for (std::size_t c = 2; c < 6; ++c) {
+        for (std::size_t k = 0; k < 48; ++k) CHECK(ft[w + c * 48 + k] == 0.0f);
+        CHECK(ft[w + 6 * 48 + c] == 0.0f);  // the bias
+        CHECK(fc[w + 6 * 48 + c] > 0.0f);   // (with cross-entropy over all six they count)
+    }
 }
 
 TEST_CASE("continual: EWC's gradient is the penalty's (finite differences); online EWC keeps one decayed term", "[continual]") {

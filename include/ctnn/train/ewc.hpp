@@ -29,9 +29,11 @@
 namespace ctnn::continual {
 
 /// The empirical Fisher diagonal of net's trainable parameters on d (gradient layout,
-/// Net::grad_count floats; see above), from batches of `batch` samples in d's order.
-template <class Backend = void, class Net>
-std::vector<float> fisher_diagonal(Net& net, const data::dataset& d, std::size_t batch = 64) {
+/// Net::grad_count floats; see above), from batches of `batch` samples in d's order, of the loss
+/// the net is trained with (a class-label loss: CrossEntropy, or task_cross_entropy for
+/// task-incremental learning, where the other tasks' outputs are not trained and must not count).
+template <class Backend = void, class Net, class Loss = CrossEntropy>
+std::vector<float> fisher_diagonal(Net& net, const data::dataset& d, std::size_t batch = 64, const Loss& loss = {}) {
     if (d.sample_size() != Net::input_size)
         throw error("continual::fisher_diagonal: the data set's samples have " + std::to_string(d.sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
@@ -45,7 +47,7 @@ std::vector<float> fisher_diagonal(Net& net, const data::dataset& d, std::size_t
     for (std::size_t i = 0; i < d.count; i += batch, ++batches) {
         const std::size_t n = std::min(batch, d.count - i);
         const float* out = net.template forward_train<Backend>(d.images.data() + i * Net::input_size, n);
-        CrossEntropy{}(out, d.labels.data() + i, n, Net::output_size, dout.data());
+        loss(out, d.labels.data() + i, n, Net::output_size, dout.data());
         net.zero_grad();
         net.template backward<Backend>(dout.data());
         const auto g = net.grads();
@@ -76,10 +78,11 @@ public:
                         std::to_string(o.gamma) + " in [0, 1]");
     }
 
-    /// After training on a task: its Fisher diagonal (on `task`) and the net's parameters now.
-    template <class Backend = void>
-    void consolidate(const data::dataset& task) {
-        std::vector<float> f = fisher_diagonal<Backend>(*net_, task, o_.batch);
+    /// After training on a task: its Fisher diagonal (on `task`, with the training loss) and the
+    /// net's parameters now.
+    template <class Backend = void, class Loss = CrossEntropy>
+    void consolidate(const data::dataset& task, const Loss& loss = {}) {
+        std::vector<float> f = fisher_diagonal<Backend>(*net_, task, o_.batch, loss);
         std::vector<float> anchor = parameters();
         if (o_.online && !terms_.empty()) {
             auto& [F, a] = terms_.front();
