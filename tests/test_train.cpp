@@ -406,10 +406,52 @@ TEST_CASE("fit learns a toy set, writes the metrics CSV and plain progress lines
     std::ifstream csv(o.metrics_csv);
     std::string line;
     std::getline(csv, line);
-    CHECK(line == "epoch,train_loss,train_acc,test_acc,seconds");
+    CHECK(line == "epoch,train_loss,train_acc,test_acc,seconds,test_loss");
     int rows = 0;
     while (std::getline(csv, line)) CHECK(line.rfind(std::to_string(++rows) + ",", 0) == 0);
     CHECK(rows == 3);
+    // the test loss is the mean cross-entropy of the outputs on the test set
+    std::vector<float> out(test.count * 5);
+    net.forward(test.images.data(), out.data(), test.count);
+    CHECK(h[2].test_loss == Approx(ctnn::CrossEntropy{}(out.data(), test.labels.data(), test.count, 5, nullptr)).epsilon(1e-5));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("fit: early stopping, the best checkpoint and the step log", "[train][trainer]") {
+    const auto train = toy_set(96, 1), test = toy_set(60, 2);
+    const std::string dir = temp_dir("best");
+    ctnn::fit_options o;
+    o.epochs = 8;
+    o.progress = ctnn::progress_mode::none;
+    o.patience = 2;
+    o.best_checkpoint = dir + "/best.ckpt";
+    o.step_log = dir + "/steps.csv";
+    o.lr_schedule = ctnn::step_lr{0.05f, 12, 0.0f};  // 0.05 in epoch 1, then 0: nothing changes after it
+    DropNet net(2);
+    ctnn::SGD opt(net, 0.05f);
+    ctnn::data::loader ld(train, 8, 3, true);
+    const auto h = ctnn::fit(net, opt, ctnn::CrossEntropy{}, ld, &test, o);
+    // epoch 1 sets the best; epochs 2 and 3 are no better (lr 0): stopped after epoch 3
+    REQUIRE(h.size() == 3);
+    CHECK(h[1].test_acc == h[0].test_acc);
+    CHECK(opt.steps() == 3 * 12);
+    DropNet best(9);
+    ctnn::SGD best_opt(best, 0.05f);
+    CHECK(ctnn::load_checkpoint(o.best_checkpoint, best, best_opt).epoch == 1);
+    CHECK(ctnn::evaluate(best, test) == h[0].test_acc);
+    std::ifstream log(o.step_log);
+    std::string line;
+    std::getline(log, line);
+    CHECK(line == "step,epoch,loss,lr");
+    int rows = 0;
+    while (std::getline(log, line)) {
+        ++rows;
+        CHECK(line.rfind(std::to_string(rows) + "," + std::to_string((rows - 1) / 12 + 1) + ",", 0) == 0);
+        CHECK(line.substr(line.rfind(',') + 1) == (rows <= 12 ? "0.05" : "0"));
+    }
+    CHECK(rows == 36);
+    o.best_checkpoint.clear();
+    CHECK_THROWS_WITH(ctnn::fit(net, opt, ctnn::CrossEntropy{}, ld, nullptr, o), Catch::Contains("need a test (validation) set"));
     std::filesystem::remove_all(dir);
 }
 

@@ -42,10 +42,11 @@
 
 namespace ctnn {
 
-/// One epoch's figures (accuracies as fractions in [0, 1]; test_acc is NaN without a test set).
+/// One epoch's figures (accuracies as fractions in [0, 1]; test_acc and test_loss are NaN without
+/// a test set; test_loss is the mean cross-entropy of the net's outputs taken as logits).
 struct epoch_metrics {
     std::size_t epoch = 0;  // 1-based
-    double train_loss = 0, train_acc = 0, test_acc = 0, seconds = 0;
+    double train_loss = 0, train_acc = 0, test_acc = 0, seconds = 0, test_loss = 0;
 };
 
 /// How fit() shows progress.
@@ -53,7 +54,7 @@ enum class progress_mode { automatic, bar, lines, none };
 
 struct fit_options {
     std::size_t epochs = 10;
-    std::string metrics_csv;          // "epoch,train_loss,train_acc,test_acc,seconds"; empty: none
+    std::string metrics_csv;          // "epoch,train_loss,train_acc,test_acc,seconds,test_loss"; empty: none
     std::string checkpoint;           // written (atomically) after every epoch; empty: none
     bool resume = false;              // continue from `checkpoint` if that file exists
     schedule lr_schedule;             // learning rate at each optimizer step; empty: keep opt's
@@ -61,22 +62,31 @@ struct fit_options {
     std::ostream* out = &std::cout;
     std::size_t eval_batch = 256;
     std::function<void(const epoch_metrics&)> on_epoch;  // called after each epoch
+    std::size_t patience = 0;         // early stopping: stop after this many epochs without a better
+                                      // test accuracy (0: never; needs a test set)
+    std::string best_checkpoint;      // written (atomically) whenever the test accuracy is the best so far
+    std::string step_log;             // "step,epoch,loss,lr" for every optimizer step; empty: none
 };
 
 /// Test-time augmentation for evaluate(): none, or the mean of the net's outputs for the image
 /// and its left-right mirror (what the `hflip` augmentation trains for). Costs a second forward.
 enum class tta { none, hflip };
 
-/// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label; with
-/// tta::hflip, the argmax of the mean of the outputs for the sample and its mirror image.
+/// Accuracy and mean cross-entropy (the outputs taken as logits) of a net on a data set.
+struct evaluation {
+    double accuracy = 0, loss = 0;
+};
+
+/// evaluate() (below), with the mean cross-entropy of the (averaged) outputs as well.
 template <class Backend = void, class Net>
-double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
+evaluation evaluate_full(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
     if (d.sample_size() != Net::input_size)
         throw error("ctnn::evaluate: the data set's samples have " + std::to_string(d.sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
-    if (d.count == 0) return std::nan("");
+    if (d.count == 0) return {std::nan(""), std::nan("")};
     batch = std::max<std::size_t>(batch, 1);
     constexpr std::size_t k = Net::output_size, s = Net::input_size;
+    double loss = 0;
     const bool flip = aug == tta::hflip;
     std::vector<float> out(batch * k), out_flip(flip ? batch * k : 0), mirrored(flip ? batch * s : 0);
     std::size_t correct = 0;
@@ -94,8 +104,16 @@ double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256, tta a
             for (std::size_t j = 0; j < n * k; ++j) out[j] = 0.5f * (out[j] + out_flip[j]);
         }
         for (std::size_t j = 0; j < n; ++j) correct += argmax(out.data() + j * k, k) == static_cast<std::size_t>(d.labels[i + j]);
+        loss += static_cast<double>(CrossEntropy{}(out.data(), d.labels.data() + i, n, k, nullptr)) * static_cast<double>(n);
     }
-    return static_cast<double>(correct) / static_cast<double>(d.count);
+    return {static_cast<double>(correct) / static_cast<double>(d.count), loss / static_cast<double>(d.count)};
+}
+
+/// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label; with
+/// tta::hflip, the argmax of the mean of the outputs for the sample and its mirror image.
+template <class Backend = void, class Net>
+double evaluate(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
+    return evaluate_full<Backend>(net, d, batch, aug).accuracy;
 }
 
 namespace detail {
@@ -172,8 +190,31 @@ inline void open_metrics(std::ofstream& csv, const std::string& path, bool resum
     if (!csv)
         throw error(path + ": cannot open the metrics file for writing (" +
                     (errno ? std::strerror(errno) : "reason unknown") + ")");
-    if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds\n";
+    if (!append) csv << "epoch,train_loss,train_acc,test_acc,seconds,test_loss\n";
     csv.flush();
+}
+
+/// The step log (fit_options::step_log), appended to when a resumed run continues it.
+inline void open_step_log(std::ofstream& log, const std::string& path, bool resumed) {
+    const bool append = resumed && file_exists(path, "step log");
+    errno = 0;
+    log.open(path, append ? std::ios::app : std::ios::trunc);
+    if (!log) throw error(path + ": cannot open the step log for writing (" + (errno ? std::strerror(errno) : "reason unknown") + ")");
+    if (!append) log << "step,epoch,loss,lr\n";
+}
+
+/// Early stopping and the best model (fit_options::patience, best_checkpoint): whether to stop
+/// after epoch m. The best test accuracy counts from the start of this fit call.
+template <class Net, class Opt>
+bool note_best(const epoch_metrics& m, const fit_options& o, Net& net, Opt& opt, double& best, std::size_t& since) {
+    if (std::isnan(m.test_acc)) return false;
+    if (std::isnan(best) || m.test_acc > best) {
+        best = m.test_acc;
+        since = 0;
+        if (!o.best_checkpoint.empty()) save_checkpoint(o.best_checkpoint, net, opt, {.epoch = m.epoch});
+        return false;
+    }
+    return o.patience > 0 && ++since >= o.patience;
 }
 
 /// The targets a loss with targets of type T trains on: the loader's labels, or its float targets.
@@ -188,7 +229,7 @@ const T* batch_targets(const Loader& train) {
 /// mean loss and (for class labels) accuracy go into m (train_loss, train_acc).
 template <class Backend, class Net, class Opt, class LossFor, class Loader>
 void train_epoch(Net& net, Opt& opt, LossFor&& loss_for, Loader& train, const fit_options& o, bool bar, std::size_t e,
-                 epoch_metrics& m, std::size_t& seen) {
+                 epoch_metrics& m, std::size_t& seen, std::ofstream* step_log = nullptr) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last_draw = t0;
     const std::size_t per_epoch = train.samples_per_epoch(), batches = train.batches_per_epoch();
@@ -212,6 +253,7 @@ void train_epoch(Net& net, Opt& opt, LossFor&& loss_for, Loader& train, const fi
                         " of " + std::to_string(batches) + ": " + x.what());
         }
         ++step;
+        if (step_log) *step_log << opt.steps() << "," << e + 1 << "," << std::setprecision(7) << r.loss << "," << opt.lr() << "\n";
         loss_sum += static_cast<double>(r.loss) * static_cast<double>(n);
         correct += r.correct;
         seen += n;
@@ -259,6 +301,9 @@ std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, Load
                     " values but the net's input has " + std::to_string(Net::input_size));
     if (test) test->check();
     if (!o.checkpoint.empty()) detail::check_writable(o.checkpoint, "checkpoint");
+    if (!o.best_checkpoint.empty()) detail::check_writable(o.best_checkpoint, "best checkpoint");
+    if ((o.patience || !o.best_checkpoint.empty()) && !test)
+        throw error("ctnn::fit: early stopping and the best checkpoint need a test (validation) set");
 
     std::size_t first_epoch = 0;
     if (o.resume && !o.checkpoint.empty() && detail::file_exists(o.checkpoint, "checkpoint")) {
@@ -266,27 +311,37 @@ std::vector<epoch_metrics> fit_with(Net& net, Opt& opt, LossFor&& loss_for, Load
         first_epoch = static_cast<std::size_t>(info.epoch);
         if (!quiet) *o.out << "resumed from " << o.checkpoint << " after epoch " << first_epoch << "\n";
     }
-    std::ofstream csv;
+    std::ofstream csv, steps;
     if (!o.metrics_csv.empty()) detail::open_metrics(csv, o.metrics_csv, first_epoch > 0);
+    if (!o.step_log.empty()) detail::open_step_log(steps, o.step_log, first_epoch > 0);
 
     std::vector<epoch_metrics> history;
+    double best = std::nan("");
+    std::size_t since_best = 0;
     for (std::size_t e = first_epoch; e < o.epochs; ++e) {
         const auto t0 = std::chrono::steady_clock::now();
         epoch_metrics m;
         m.epoch = e + 1;
         std::size_t seen = 0;
-        detail::train_epoch<Backend>(net, opt, loss_for, train, o, bar, e, m, seen);
-        m.test_acc = test ? evaluate<Backend>(net, *test, o.eval_batch) : std::nan("");
+        detail::train_epoch<Backend>(net, opt, loss_for, train, o, bar, e, m, seen, steps.is_open() ? &steps : nullptr);
+        const evaluation v = test ? evaluate_full<Backend>(net, *test, o.eval_batch) : evaluation{std::nan(""), std::nan("")};
+        m.test_acc = v.accuracy;
+        m.test_loss = v.loss;
         m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         history.push_back(m);
         if (!o.checkpoint.empty()) save_checkpoint(o.checkpoint, net, opt, {.epoch = e + 1});
+        if (steps.is_open()) steps.flush();
         if (csv.is_open()) {
             csv << m.epoch << "," << std::setprecision(6) << m.train_loss << "," << m.train_acc << "," << m.test_acc << ","
-                << std::setprecision(4) << m.seconds << "\n";
+                << std::setprecision(4) << m.seconds << "," << std::setprecision(6) << m.test_loss << "\n";
             csv.flush();
         }
         if (!quiet) detail::report_epoch(m, o, bar, seen);
         if (o.on_epoch) o.on_epoch(m);
+        if (detail::note_best(m, o, net, opt, best, since_best)) {
+            if (!quiet) *o.out << "early stop: no better test accuracy in " << o.patience << " epochs\n";
+            break;
+        }
     }
     return history;
 }
