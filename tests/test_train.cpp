@@ -303,6 +303,61 @@ TEST_CASE("train_step rejects bad labels and non-finite losses without touching 
     CHECK(sgd.steps() == 1);
 }
 
+TEST_CASE("freezing a layer at run time equals Frozen<> in the type; unfreezing trains it again", "[train][freeze]") {
+    const json& B = reference()["batches"];
+    TestNet a(3);
+    FrozenNet b(3);
+    std::copy(a.params().begin(), a.params().end(), b.params().begin());
+    a.freeze(0);
+    CHECK(a.frozen(0));
+    ctnn::Adam oa(a, 1e-2f, {.weight_decay = 0.01f});
+    ctnn::Adam ob(b, 1e-2f, {.weight_decay = 0.01f});
+    const std::vector<float> conv0(a.params().begin(), a.params().begin() + 76);
+    for (std::size_t s = 0; s < B.size(); ++s) {
+        const auto x = floats(B[s]["x"]);
+        const auto y = B[s]["y"].get<std::vector<std::int32_t>>();
+        ctnn::train_step(a, oa, ctnn::CrossEntropy{}, x.data(), y.data(), y.size());
+        ctnn::train_step(b, ob, ctnn::CrossEntropy{}, x.data(), y.data(), y.size());
+    }
+    CHECK(std::equal(a.params().begin(), a.params().end(), b.params().begin()));
+    CHECK(std::equal(conv0.begin(), conv0.end(), a.params().begin()));  // untouched, weight decay included
+    for (std::size_t j = 0; j < 76; ++j) CHECK(a.grads()[j] == 0.0f);   // no gradient: zero
+    for (std::size_t j = 0; j < 76; ++j) CHECK(oa.exp_avg()[j] == 0.0f);  // no optimizer state either
+    a.unfreeze(0);
+    const auto x = floats(B[0]["x"]);
+    const auto y = B[0]["y"].get<std::vector<std::int32_t>>();
+    ctnn::train_step(a, oa, ctnn::CrossEntropy{}, x.data(), y.data(), y.size());
+    CHECK(!std::equal(conv0.begin(), conv0.end(), a.params().begin()));
+    a.freeze_first(5);
+    CHECK((a.frozen(4) && !a.frozen(5)));
+    CHECK_THROWS_WITH(a.freeze(99), Catch::Contains("layer 99"));
+}
+
+TEST_CASE("per-layer learning rates: layer i steps with lr * scale(i)", "[train][freeze]") {
+    const json& B = reference()["batches"];
+    const auto x = floats(B[0]["x"]);
+    const auto y = B[0]["y"].get<std::vector<std::int32_t>>();
+    TestNet net(4);
+    ctnn::SGD opt(net, 0.1f);
+    opt.set_lr_scale(0, 0.5f);
+    opt.set_lr_scale(3, 0.0f);
+    CHECK(opt.lr_scale(0) == 0.5f);
+    const std::vector<float> before(net.params().begin(), net.params().end());
+    ctnn::train_step(net, opt, ctnn::CrossEntropy{}, x.data(), y.data(), y.size());
+    for (std::size_t i = 0; i < TestNet::depth; ++i) {
+        const float lr = 0.1f * opt.lr_scale(i);
+        for (std::size_t j = TestNet::param_offset[i]; j < TestNet::param_offset[i + 1]; ++j) {
+            INFO("layer " << i << ", parameter " << j);
+            CHECK(net.params()[j] == Approx(before[j] - lr * net.grads()[j]).epsilon(1e-6).margin(1e-9));
+        }
+    }
+    CHECK(std::equal(before.begin() + TestNet::param_offset[3], before.begin() + TestNet::param_offset[4],
+                     net.params().begin() + TestNet::param_offset[3]));  // scale 0
+    ctnn::Adam adam(net, 1e-3f);
+    CHECK_THROWS_WITH(adam.set_lr_scale(0, -1.0f), Catch::Contains("not a finite value >= 0"));
+    CHECK_THROWS_WITH(adam.set_lr_scale(8, 1.0f), Catch::Contains("layer 8"));
+}
+
 TEST_CASE("train_step with float targets (MSE, BCEWithLogits) lowers the loss", "[train]") {
     TestNet net(11);
     ctnn::SGD opt(net, 0.05f, {.momentum = 0.5f});

@@ -199,6 +199,9 @@ public:
         if constexpr (plan_type::template runs_on<Backend>) {
             reserve_host<Backend>();
             executor<plan_type, Backend>::backward(training_memory<Backend>{this}, dout, din, batch_);
+            if (grads_stale_)  // (frozen layers got no gradient: theirs read as zero, as after zero_grad)
+                for (std::size_t i = 0; i < depth; ++i)
+                    if (trainable[i] && frozen_[i]) std::fill_n(grads_.data() + grad_offset[i], grad_sizes[i], 0.0f);
             grads_stale_ = false;
         }
     }
@@ -207,6 +210,21 @@ public:
     /// adding to them (kernels that cannot get zeroed memory), which saves a pass over them;
     /// grads() reads zeros until then.
     void zero_grad() { grads_stale_ = true; }
+
+    /// Freezes layer i at run time (besides Frozen<> in the type): backward computes no gradient
+    /// for its parameters (they read as zero) and the optimizers leave them, and their state, as
+    /// they are, as PyTorch does for parameters with requires_grad = False. A block freezes all
+    /// its children. Host backends only (a device_net trains every trainable layer).
+    void freeze(std::size_t i, bool on = true) {
+        if (i >= depth) throw error("ctnn::Sequential::freeze: layer " + std::to_string(i) + " of a net of " + std::to_string(depth));
+        frozen_[i] = on;
+    }
+    void unfreeze(std::size_t i) { freeze(i, false); }
+    /// Freezes layers [0, n) and unfreezes the rest (n = depth: all frozen).
+    void freeze_first(std::size_t n) {
+        for (std::size_t i = 0; i < depth; ++i) frozen_[i] = i < n;
+    }
+    bool frozen(std::size_t i) const { return i < depth && frozen_[i]; }
 
     // ---- storage -----------------------------------------------------------------------------
 
@@ -282,7 +300,7 @@ private:
         const float* params(std::size_t i) const { return net->params_.data() + param_offset[i]; }
         float* buffers(std::size_t i) const { return net->buffers_.data() + buffer_offset[i]; }
         float* saved(std::size_t i) const { return net->train_.data() + net->layout_.saved[i]; }
-        float* dparams(std::size_t i) const { return trainable[i] ? net->grads_.data() + grad_offset[i] : nullptr; }
+        float* dparams(std::size_t i) const { return trainable[i] && !net->frozen_[i] ? net->grads_.data() + grad_offset[i] : nullptr; }
         // trainable layers change every step: their kernels transform them per task instead
         const float* prepared(std::size_t i) const { return trainable[i] ? nullptr : net->prepared_.template get<Backend>(i); }
         float* scratch(std::size_t) const { return nullptr; }
@@ -341,6 +359,7 @@ private:
 
     aligned_floats params_, grads_, buffers_;
     mutable bool grads_stale_ = false;  // zero_grad was called and no backward has run since
+    std::array<bool, depth> frozen_{};  // frozen at run time (freeze)
     aligned_floats train_;              // training: activations, saved state, gradient ping-pong
     training_layout<plan_type> layout_{};
     std::size_t reserved_batch_ = 0, batch_ = 0;

@@ -14,6 +14,7 @@
 // checkpoint saves), kind ("SGD", "Adam", "AdamW") and net().
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -32,8 +33,9 @@ namespace ctnn {
 
 namespace detail {
 
-/// Runs f.template operator()<Vt>(p, g, j) for every element j of the gradient layout
-/// [0, Net::grad_count): g is the gradient block and p the parameter block shifted per layer so
+/// Runs f.template operator()<Vt>(p, g, j, l) for every element j of the gradient layout
+/// [0, Net::grad_count) of layers that are trainable and not frozen at run time (l: the layer):
+/// g is the gradient block and p the parameter block shifted per layer so
 /// that p[j] is gradient j's parameter (j also indexes an optimizer's state). Vt::width elements
 /// at a time, then each layer's scalar tail. All layers are split over the pool's threads as one
 /// range: one parallel region per update, not one per layer (each layer alone is too small to
@@ -51,11 +53,11 @@ void for_trainable_elements(Net& net, double work, F&& f) {
         const range r = split(n, t, T, 64);
         for (std::size_t i = 0; i < Net::depth; ++i) {
             const std::size_t b = std::max(r.begin, Net::grad_offset[i]), e = std::min(r.end, Net::grad_offset[i + 1]);
-            if (!Net::trainable[i] || b >= e) continue;
+            if (!Net::trainable[i] || net.frozen(i) || b >= e) continue;
             float* p = params + (Net::param_offset[i] - Net::grad_offset[i]);
             std::size_t j = b;
-            for (; j + V::width <= e; j += V::width) f.template operator()<V>(p, grads, j);
-            for (; j < e; ++j) f.template operator()<simd::scalar>(p, grads, j);
+            for (; j + V::width <= e; j += V::width) f.template operator()<V>(p, grads, j, i);
+            for (; j < e; ++j) f.template operator()<simd::scalar>(p, grads, j, i);
         }
     });
 }
@@ -64,6 +66,23 @@ inline void check_lr(std::string_view who, float lr) {
     if (!(lr >= 0.0f) || !std::isfinite(lr))
         throw error("ctnn::" + std::string(who) + ": learning rate " + std::to_string(lr) + " is not a finite value >= 0");
 }
+
+/// Per-layer learning rates (PyTorch's parameter groups, one per layer): layer i steps with
+/// lr * scale(i). Every optimizer has them.
+template <std::size_t Depth>
+class lr_scales {
+public:
+    lr_scales() { s_.fill(1.0f); }
+    void set_lr_scale(std::size_t layer, float s) {
+        if (layer >= Depth) throw error("ctnn: set_lr_scale: layer " + std::to_string(layer) + " of a net of " + std::to_string(Depth));
+        check_lr("set_lr_scale", s);
+        s_[layer] = s;
+    }
+    float lr_scale(std::size_t layer) const { return s_.at(layer); }
+
+protected:
+    std::array<float, Depth> s_;
+};
 
 }  // namespace detail
 
@@ -94,7 +113,7 @@ inline void check_options(const sgd_options& o) {
 /// torch.optim.SGD: g += wd * p; buf = g on the first step, else buf = momentum * buf +
 /// (1 - dampening) * g; Nesterov: g += momentum * buf, else g = buf; p -= lr * g.
 template <class Net>
-class SGD {
+class SGD : public detail::lr_scales<Net::depth> {
 public:
     static constexpr std::string_view kind = "SGD";
 
@@ -114,9 +133,14 @@ public:
         c.nesterov = o_.nesterov;
         c.first = steps_ == 0;
         float* b = buf_.data();
-        detail::for_trainable_elements(*net_, 8.0, [&]<class Vt>(float* p, const float* g, std::size_t i) {
+        std::array<sgd_step, Net::depth> per_layer;
+        for (std::size_t l = 0; l < Net::depth; ++l) {
+            per_layer[l] = c;
+            per_layer[l].lr = lr_ * this->s_[l];
+        }
+        detail::for_trainable_elements(*net_, 8.0, [&]<class Vt>(float* p, const float* g, std::size_t i, std::size_t l) {
             typename Vt::type pi = Vt::load(p + i), bi = c.use_momentum ? Vt::load(b + i) : Vt::zero();
-            sgd_update<Vt>(c, pi, Vt::load(g + i), bi);
+            sgd_update<Vt>(per_layer[l], pi, Vt::load(g + i), bi);
             if (c.use_momentum) Vt::store(b + i, bi);
             Vt::store(p + i, pi);
         });
@@ -169,12 +193,15 @@ inline void check_options(std::string_view who, const adam_options& o) {
 /// Adam's moment update and step (shared by Adam and AdamW); `coupled_wd` adds wd * p to the
 /// gradient (Adam), `decoupled` multiplies p by (1 - lr * wd) first (AdamW).
 template <class Net>
-void adam_update_all(Net& net, float* m, float* v, std::uint64_t t, float lr, const adam_options& o, bool decoupled) {
-    const adam_step c = make_adam_step(lr, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled, t);
+void adam_update_all(Net& net, float* m, float* v, std::uint64_t t, float lr, const adam_options& o, bool decoupled,
+                     const std::array<float, Net::depth>& scale) {
+    std::array<adam_step, Net::depth> c;
+    for (std::size_t l = 0; l < Net::depth; ++l)
+        c[l] = make_adam_step(lr * scale[l], o.beta1, o.beta2, o.eps, o.weight_decay, decoupled, t);
     // (with its sqrt and divide an element costs about as much as 32 multiply-adds)
-    for_trainable_elements(net, 32.0, [&]<class Vt>(float* p, const float* g, std::size_t i) {
+    for_trainable_elements(net, 32.0, [&]<class Vt>(float* p, const float* g, std::size_t i, std::size_t l) {
         typename Vt::type pi = Vt::load(p + i), mi = Vt::load(m + i), vi = Vt::load(v + i);
-        adam_update<Vt>(c, pi, Vt::load(g + i), mi, vi);
+        adam_update<Vt>(c[l], pi, Vt::load(g + i), mi, vi);
         Vt::store(m + i, mi);
         Vt::store(v + i, vi);
         Vt::store(p + i, pi);
@@ -182,7 +209,7 @@ void adam_update_all(Net& net, float* m, float* v, std::uint64_t t, float lr, co
 }
 
 template <class Net, bool Decoupled, class Options>
-class adam_family {
+class adam_family : public lr_scales<Net::depth> {
 public:
     static constexpr std::string_view kind = Decoupled ? "AdamW" : "Adam";
 
@@ -194,7 +221,7 @@ public:
 
     void step() {
         ++steps_;
-        adam_update_all(*net_, state_.data(), state_.data() + Net::grad_count, steps_, lr_, o_, Decoupled);
+        adam_update_all(*net_, state_.data(), state_.data() + Net::grad_count, steps_, lr_, o_, Decoupled, this->s_);
     }
 
     float lr() const { return lr_; }
