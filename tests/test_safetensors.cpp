@@ -275,6 +275,39 @@ TEST_CASE("a tensor of a dtype that is not a float is refused at load", "[safete
     CHECK(snapshot(u) == before);
 }
 
+TEST_CASE("a state_dict with other names loads through a rename map", "[safetensors]") {
+    std::vector<float> w(12), b3(3), g(3, 1.0f), z(3, 0.0f), o(3, 1.0f), w2(6), b2(2), one(1, 7.0f);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.1f * float(i);
+    for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = -0.2f * float(i);
+    // a module with attributes fc1, bn, head (PyTorch's names for it), not an nn.Sequential
+    std::vector<safetensors::tensor_view> v = {
+        {"model.fc1.weight", {3, 4}, w.data()}, {"model.fc1.bias", {3}, b3.data()}, {"model.bn.weight", {3}, g.data()},
+        {"model.bn.bias", {3}, z.data()}, {"model.bn.running_mean", {3}, z.data()}, {"model.bn.running_var", {3}, o.data()},
+        {"model.bn.num_batches_tracked", {}, one.data(), true}, {"model.head.weight", {2, 3}, w2.data()},
+        {"model.head.bias", {2}, b2.data()}};
+    const auto bytes = safetensors::encode(v);
+    std::vector<std::byte> b(bytes.size());
+    std::memcpy(b.data(), bytes.data(), b.size());
+    const auto f = safetensors::file::from_bytes(b, "renamed.safetensors");
+    Tiny t(1);
+    CHECK_THROWS_WITH(load_safetensors(t, f), Catch::Contains("missing      0.weight") && Catch::Contains("extra        model.fc1.weight"));
+    const load_options map{.rename = {{"model.fc1.", "0."}, {"model.bn.", "1."}, {"model.head.", "3."}}};
+    const load_report r = load_safetensors(t, f, map);
+    CHECK(r.loaded.size() == 9);
+    CHECK(r.loaded.front() == "0.weight");  // the net's names
+    CHECK(t.params()[5] == w[5]);
+    CHECK(t.params()[Tiny::param_offset[3] + 4] == w2[4]);
+    CHECK(t.buffers()[6] == 7.0f);
+    // a map that leaves a tensor unmatched, or sends two tensors to one name, is refused
+    Tiny u(2);
+    const auto before = snapshot(u);
+    CHECK_THROWS_WITH(load_safetensors(u, f, {.rename = {{"model.fc1.", "0."}, {"model.bn.", "1."}}}),
+                      Catch::Contains("missing      3.weight") && Catch::Contains("extra        model.head.weight"));
+    CHECK_THROWS_WITH(load_safetensors(u, f, {.rename = {{"model.fc1.", "0."}, {"model.bn.", "0."}, {"model.head.", "3."}}}),
+                      Catch::Contains("ambiguous    0.weight: both model.") && Catch::Contains("come to this name"));
+    CHECK(snapshot(u) == before);
+}
+
 TEST_CASE("F16 and BF16 convert exactly", "[safetensors]") {
     using F = safetensors::file;
     CHECK(F::half_to_float(0x3C00) == 1.0f);

@@ -4,6 +4,7 @@
 //   ctnn::load_safetensors(net, "net.safetensors");            // F32, F16, BF16 (and F64) on load
 //   ctnn::load_safetensors(net, path, {.layers = 6});          // only layers 0..5 (a trunk)
 //   ctnn::load_safetensors(net, path, {.strict = false});      // like load_state_dict(strict=False)
+//   ctnn::load_safetensors(net, path, {.rename = {{"features.", "0."}, {"classifier.", "3."}}});
 //
 // Names are "<layer index>.<tensor>" as in the state_dict of the equivalent nn.Sequential
 // ("0.weight", "1.running_mean", ...), so such a state_dict loads as is. ctnn's GlobalAvgPool is
@@ -54,6 +55,12 @@ struct load_options {
     /// Load only layers 0 .. layers-1 (e.g. a trained trunk under a new head); the file's tensors
     /// of later layers are ignored and the net's later layers keep their values.
     std::size_t layers = std::numeric_limits<std::size_t>::max();
+    /// For files whose names are not the equivalent nn.Sequential's: (file prefix, net prefix)
+    /// pairs; a file tensor whose name starts with a file prefix (the first such pair) is taken
+    /// as the net's tensor with that prefix replaced ("backbone.conv1.weight" with
+    /// {"backbone.conv1.", "0."} is "0.weight"). A whole name is a prefix too. Two file tensors
+    /// that come to the same name are an error.
+    std::vector<std::pair<std::string, std::string>> rename;
 };
 
 namespace detail {
@@ -107,6 +114,7 @@ struct load_item {
     const safetensors::tensor_info* from;
     float* to;
     std::string_view kind;  // the layer's tensor name: "weight", "running_var", ...
+    std::string name;       // the net's name for it
 };
 
 /// Which dtypes a net tensor accepts: floats for parameters and statistics (an integer tensor
@@ -120,16 +128,39 @@ inline bool dtype_fits(safetensors::dtype t, bool counter) {
 
 /// Matches the net's tensors (within opt.layers) to the file's: fills `plan` and `report`, and
 /// `problems` with every tensor of the wrong shape or dtype (and, when strict, missing or extra).
+/// The name the net knows a file tensor by (load_options::rename applied).
+inline std::string renamed(const std::string& name, const load_options& opt) {
+    for (const auto& [from, to] : opt.rename)
+        if (name.compare(0, from.size(), from) == 0) return to + name.substr(from.size());
+    return name;
+}
+
+/// The file's tensors by the names the net knows them by.
+inline std::map<std::string, const safetensors::tensor_info*> renamed_tensors(const safetensors::file& f, const load_options& opt,
+                                                                               load_problems& problems) {
+    std::map<std::string, const safetensors::tensor_info*> by_name;
+    for (const auto& t : f.tensors()) {
+        const std::string name = renamed(t.name, opt);
+        const auto [it, fresh] = by_name.emplace(name, &t);
+        if (!fresh)
+            problems.add("ambiguous    " + name + ": both " + safetensors::detail::clip(it->second->name) + " and " +
+                         safetensors::detail::clip(t.name) + " in the file come to this name");
+    }
+    return by_name;
+}
+
 template <class Net>
 void match_tensors(Net& net, const safetensors::file& f, const load_options& opt, std::vector<load_item>& plan,
                    load_report& report, load_problems& problems) {
     using safetensors::tensor_info;
+    const auto file_tensors = renamed_tensors(f, opt, problems);
     std::set<std::string> wanted;
     net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* data, tensor_kind) {
         const auto layer = layer_index_of(name);
         if (layer && *layer >= opt.layers) return;
         wanted.insert(name);
-        const tensor_info* t = f.find(name);
+        const auto found_it = file_tensors.find(name);
+        const tensor_info* t = found_it == file_tensors.end() ? nullptr : found_it->second;
         const bool counter = is_counter(d.name);
         const std::string want = std::string(counter ? "I64 " : "F32 ") + desc_shape(d);
         if (!t) {
@@ -143,11 +174,12 @@ void match_tensors(Net& net, const safetensors::file& f, const load_options& opt
         if (!dtype_fits(t->type, counter))
             return problems.add("wrong dtype  " + name + ": expected " + want +
                                 (counter ? " (or I32, or a float type)" : " (or F16, BF16, F64)") + ", found " + found);
-        plan.push_back({t, data, d.name});
+        plan.push_back({t, data, d.name, name});
     });
     for (const tensor_info& t : f.tensors()) {
-        if (wanted.count(t.name)) continue;
-        const auto layer = layer_index_of(t.name);
+        const std::string name = renamed(t.name, opt);
+        if (wanted.count(name)) continue;
+        const auto layer = layer_index_of(name);
         if (layer && *layer >= opt.layers) continue;
         if (opt.strict)
             problems.add("extra        " + safetensors::detail::clip(t.name) + ": found " +
@@ -206,7 +238,7 @@ load_report load_safetensors(Net& net, const safetensors::file& f, const load_op
         const std::size_t n = it.from->numel();
         std::copy(staged.begin() + static_cast<std::ptrdiff_t>(at), staged.begin() + static_cast<std::ptrdiff_t>(at + n), it.to);
         at += n;
-        report.loaded.push_back(it.from->name);
+        report.loaded.push_back(it.name);
     }
     return report;
 }
