@@ -308,6 +308,39 @@ TEST_CASE("a state_dict with other names loads through a rename map", "[safetens
     CHECK(snapshot(u) == before);
 }
 
+TEST_CASE("load by order: the file's tensors in data order are the net's in its order", "[safetensors]") {
+    std::vector<float> w(12), b3(3, 0.5f), g(3, 2.0f), z(3, 0.0f), o(3, 1.0f), w2(6), b2(2, -1.0f), one(1, 4.0f);
+    for (std::size_t i = 0; i < w.size(); ++i) w[i] = 0.3f * float(i);
+    for (std::size_t i = 0; i < w2.size(); ++i) w2[i] = 0.7f * float(i);
+    // names that mean nothing to ctnn, in the module's order (as ctnn's Tiny lists its tensors)
+    std::vector<safetensors::tensor_view> v = {
+        {"p0", {3, 4}, w.data()}, {"p1", {3}, b3.data()}, {"p2", {3}, g.data()}, {"p3", {3}, z.data()},
+        {"p4", {3}, z.data()},    {"p5", {3}, o.data()},  {"p6", {}, one.data(), true}, {"p7", {2, 3}, w2.data()},
+        {"p8", {2}, b2.data()}};
+    const auto bytes = safetensors::encode(v);
+    std::vector<std::byte> b(bytes.size());
+    std::memcpy(b.data(), bytes.data(), b.size());
+    const auto f = safetensors::file::from_bytes(b, "ordered.safetensors");
+    Tiny t(1);
+    const load_report r = load_safetensors(t, f, {.by_order = true});
+    CHECK(r.loaded.size() == 9);
+    CHECK(t.params()[7] == w[7]);
+    CHECK(t.params()[Tiny::param_offset[1]] == 2.0f);  // BatchNorm's weight, the third tensor
+    CHECK(t.params()[Tiny::param_offset[3] + 5] == w2[5]);
+    CHECK(t.buffers()[6] == 4.0f);
+    // the same names in another order: the shapes no longer agree, and nothing changes
+    std::swap(v[0], v[7]);
+    const auto bytes2 = safetensors::encode(v);
+    std::vector<std::byte> b2v(bytes2.size());
+    std::memcpy(b2v.data(), bytes2.data(), b2v.size());
+    Tiny u(2);
+    const auto before = snapshot(u);
+    CHECK_THROWS_WITH(load_safetensors(u, safetensors::file::from_bytes(b2v, "swapped.safetensors"), {.by_order = true}),
+                      Catch::Contains("wrong shape  0.weight: expected F32 [3, 4], found F32 [2, 3]"));
+    CHECK(snapshot(u) == before);
+    CHECK_THROWS_WITH(load_safetensors(u, f, {.rename = {{"p", "q"}}, .by_order = true}), Catch::Contains("cannot be combined"));
+}
+
 TEST_CASE("F16 and BF16 convert exactly", "[safetensors]") {
     using F = safetensors::file;
     CHECK(F::half_to_float(0x3C00) == 1.0f);

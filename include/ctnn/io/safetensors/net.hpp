@@ -61,6 +61,11 @@ struct load_options {
     /// {"backbone.conv1.", "0."} is "0.weight"). A whole name is a prefix too. Two file tensors
     /// that come to the same name are an error.
     std::vector<std::pair<std::string, std::string>> rename;
+    /// Match by position instead of by name: the file's tensors in the order of their data (the
+    /// order they were written) are the net's tensors in its order (within `layers`), whatever
+    /// their names; shapes must still agree. For a file whose writer kept the module order and
+    /// whose names mean nothing to ctnn. (Not with `rename`.)
+    bool by_order = false;
 };
 
 namespace detail {
@@ -135,10 +140,20 @@ inline std::string renamed(const std::string& name, const load_options& opt) {
     return name;
 }
 
-/// The file's tensors by the names the net knows them by.
+/// The file's tensors by the names the net knows them by: renamed, or (by_order) the k-th in data
+/// order as the net's k-th tensor `net_names[k]` (the file's tensors past the net's keep their names).
 inline std::map<std::string, const safetensors::tensor_info*> renamed_tensors(const safetensors::file& f, const load_options& opt,
+                                                                               const std::vector<std::string>& net_names,
                                                                                load_problems& problems) {
     std::map<std::string, const safetensors::tensor_info*> by_name;
+    if (opt.by_order) {
+        if (!opt.rename.empty()) throw error("ctnn::load_safetensors: by_order and rename cannot be combined");
+        std::vector<const safetensors::tensor_info*> in_order;
+        for (const auto& t : f.tensors()) in_order.push_back(&t);
+        std::stable_sort(in_order.begin(), in_order.end(), [](auto* a, auto* b) { return a->begin < b->begin; });
+        for (std::size_t k = 0; k < in_order.size(); ++k) by_name.emplace(k < net_names.size() ? net_names[k] : in_order[k]->name, in_order[k]);
+        return by_name;
+    }
     for (const auto& t : f.tensors()) {
         const std::string name = renamed(t.name, opt);
         const auto [it, fresh] = by_name.emplace(name, &t);
@@ -153,7 +168,12 @@ template <class Net>
 void match_tensors(Net& net, const safetensors::file& f, const load_options& opt, std::vector<load_item>& plan,
                    load_report& report, load_problems& problems) {
     using safetensors::tensor_info;
-    const auto file_tensors = renamed_tensors(f, opt, problems);
+    std::vector<std::string> net_names;
+    net.for_each_tensor([&](const std::string& name, const tensor_desc&, float*, tensor_kind) {
+        const auto layer = layer_index_of(name);
+        if (!layer || *layer < opt.layers) net_names.push_back(name);
+    });
+    const auto file_tensors = renamed_tensors(f, opt, net_names, problems);
     std::set<std::string> wanted;
     net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* data, tensor_kind) {
         const auto layer = layer_index_of(name);
@@ -176,8 +196,11 @@ void match_tensors(Net& net, const safetensors::file& f, const load_options& opt
                                 (counter ? " (or I32, or a float type)" : " (or F16, BF16, F64)") + ", found " + found);
         plan.push_back({t, data, d.name, name});
     });
+    std::map<const tensor_info*, std::string> net_name_of;
+    for (const auto& [name, tp] : file_tensors) net_name_of.emplace(tp, name);
     for (const tensor_info& t : f.tensors()) {
-        const std::string name = renamed(t.name, opt);
+        const auto it = net_name_of.find(&t);
+        const std::string name = it != net_name_of.end() ? it->second : renamed(t.name, opt);
         if (wanted.count(name)) continue;
         const auto layer = layer_index_of(name);
         if (layer && *layer >= opt.layers) continue;
