@@ -3,7 +3,8 @@
 // rest run here, per sample and group, as GEMMs on im2col columns:
 //   forward  Y_g [Cog, Nc] = bias + W_g [Cog, Kg] x Xc [Kg, Nc]      (bcast_gemm, written into y)
 //   dX       dXc [Kg, Nc] = W_g^T x dY_g, scattered back (col2im)    (bcast_gemm)
-//   dW       dW_g [Cog, Kg] += dY_g [Cog, Nc] . Xc^T                  (dot_gemm, Nc-long dot products)
+//   dW       dW_g [Cog, Kg] += dY_g [Cog, Nc] . Xc^T                  (one group: bcast_gemm on Xr =
+//            Xc^T of SB samples, the sum over their outputs kept in registers; groups: dot_gemm)
 // with Kg = (Ci / G) * K * K and Nc = OH * OW. Xc row (c, kh, kw) holds, for every output, the
 // input under that tap (zero where it falls in the padding). A 1x1 stride-1 unpadded Conv needs no
 // Xc: its input planes are the rows as they are, and its dX is the GEMM's output.
@@ -27,13 +28,31 @@ struct conv_gemm {
     static constexpr std::size_t OH = out.d[1], OW = out.d[2], Nc = OH * OW;
     static constexpr std::size_t Cig = Ci / G, Cog = Co / G, KK = K * K, Kg = Cig * KK;
     static constexpr bool direct = K == 1 && S == 1 && P == 0;  // Xc is the input itself
-    // dW on small output maps: SB samples' columns side by side, so each dot product is SB·Nc
-    // long instead of Nc (a 4x4 map's 16-long dot products spent most of their time in the
-    // horizontal sums). One group only; SB = 1 keeps the per-sample loop.
+    // dW of one group: SB samples at a time (about 128 outputs), as a GEMM over their outputs
+    // with the taps across the vector, dWt [Co, Kg] += dYb [Co, Lb] x Xr [Lb, Kg]: each dW tile
+    // sums all Lb terms in registers (the dot-product form, Nc-long sums reduced across the
+    // vector at the end, ran at a fraction of the FMA rate on 7x7 and 4x4 maps). Xr is Xc
+    // transposed with the taps in (kh, kw, c) order (row l = sample s, output p), so that a row
+    // is K*K copies of Ci contiguous floats from the sample's zero-padded channels-last copy Xp;
+    // dWt has the same column order and is added to dW, permuted, once.
     static constexpr std::size_t SB = G == 1 && !direct ? std::max<std::size_t>(1, std::min<std::size_t>(16, 128 / Nc)) : 1;
     static constexpr std::size_t Lb = SB * Nc;  // a batched row's length
+    static constexpr std::size_t PH = H + 2 * P, PW = Wd + 2 * P;  // Xp [PH, PW, Ci]
+    static constexpr std::size_t dw_floats = align_floats(Kg * Lb) + align_floats(Co * Lb) + align_floats(PH * PW * Ci) + align_floats(Co * Kg);
+    // Forward and dX of one group: SBf samples' columns side by side (Lf of them, padded to whole
+    // vectors), one GEMM per chunk, so the weights are read once per chunk rather than once per
+    // sample and a 4x4 or 7x7 map's few columns fill whole vectors. With fewer chunks than tasks
+    // (batch 1) the forward splits a chunk's output channels over the tasks, each with its own
+    // copy of the columns. Every value is the same sum whatever the chunk or the split.
+    static constexpr bool batched = G == 1 && !direct;
+    static constexpr std::size_t SBf = batched ? std::max<std::size_t>(1, std::min<std::size_t>(8, 128 / Nc)) : 1;
+    static constexpr std::size_t Lf = (SBf * Nc + W - 1) / W * W;
+    static constexpr std::size_t fwd_floats = align_floats(Kg * Lf) + align_floats(Co * Lf);  // Xc + Yc, or dXc + dYc
     static constexpr std::size_t scratch_floats =
-        direct ? 0 : SB > 1 ? align_floats(Kg * Lb) + align_floats(Co * Lb) : align_floats(Kg * Nc);  // Xc or dXc
+        direct ? 0 : batched ? std::max(dw_floats, fwd_floats) : align_floats(Kg * Nc);  // Xc / dXc, or the batched paths'
+    using dwb = bcast_blocking<Co, Kg>;
+    using fwdb = bcast_blocking<Co, Lf, 15>;
+    using dxbb = bcast_blocking<Kg, Lf>;
 
     using fwd = bcast_blocking<Cog, Nc, 15>;
     using dxb = bcast_blocking<Kg, Nc>;
@@ -68,8 +87,8 @@ struct conv_gemm {
             }
     }
 
-    /// dx [Cig, H, Wd] (zeroed first) = the sum of dXc's rows at the inputs their taps read.
-    static void store_columns(const float* dxc, float* dx) {
+    /// dx [Cig, H, Wd] (zeroed first) = the sum of dXc's rows (`stride` apart) at the inputs their taps read.
+    static void store_columns(const float* dxc, float* dx, std::size_t stride = Nc) {
         std::fill(dx, dx + Cig * HW, 0.0f);
         for (std::size_t c = 0; c < Cig; ++c)
             for (std::size_t kh = 0; kh < K; ++kh) {
@@ -77,7 +96,7 @@ struct conv_gemm {
                 for (std::size_t kw = 0; kw < K; ++kw) {
                     const range rw = inside(kw, Wd, OW);
                     if (rw.begin == rw.end) continue;
-                    const float* row = dxc + ((c * K + kh) * K + kw) * Nc;
+                    const float* row = dxc + ((c * K + kh) * K + kw) * stride;
                     for (std::size_t oh = rh.begin; oh < rh.end; ++oh) {
                         float* dst = dx + (c * H + oh * S + kh * D - P) * Wd + (rw.begin * S + kw * D - P);
                         const float* s = row + oh * OW;
@@ -91,6 +110,7 @@ struct conv_gemm {
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * Kg;
+        if constexpr (batched) return forward_batched<Act>(a, bias);
         const std::size_t items = a.n * G;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));
         parallel_for(T, [&](std::size_t t) {
@@ -113,7 +133,58 @@ struct conv_gemm {
         });
     }
 
+    /// forward, batched: task items are (chunk, part of the output channels).
+    template <class Act>
+    static void forward_batched(const forward_args& a, const float* bias) {
+        const std::size_t chunks = (a.n + SBf - 1) / SBf;
+        const std::size_t T = tasks_for(a.n * Co, double(a.n) * double(Co * Kg * Nc));
+        const std::size_t parts = chunks >= T ? 1 : (T + chunks - 1) / chunks, items = chunks * parts;
+        parallel_for(std::min(T, items), [&](std::size_t t) {
+            const range r = split(items, t, std::min(T, items));
+            if (r.begin == r.end) return;
+            float* xc = detail::work_scratch(scratch_floats);
+            float* yc = xc + align_floats(Kg * Lf);
+            std::fill(xc, xc + Kg * Lf, 0.0f);  // the padding taps stay zero
+            for (std::size_t i = r.begin; i < r.end; ++i) {
+                const std::size_t n0 = i / parts * SBf, sb = std::min(SBf, a.n - n0);
+                const range m = split(Co, i % parts, parts);
+                if (i == r.begin || i % parts == 0)
+                    for (std::size_t s = 0; s < sb; ++s) load_columns(a.x + (n0 + s) * Ci * HW, xc + s * Nc, Lf);
+                bcast_gemm<Lf, fwdb::R, fwdb::NV, init::bias>(
+                    m.begin, m.end, Kg, [w = a.params](std::size_t o, std::size_t k) { return w[o * Kg + k]; },
+                    [xc](std::size_t k) { return xc + k * Lf; }, yc, Lf, bias);
+                for (std::size_t s = 0; s < sb; ++s) {
+                    float* yn = a.y + (n0 + s) * Co * Nc;
+                    for (std::size_t o = m.begin; o < m.end; ++o) std::copy_n(yc + o * Lf + s * Nc, Nc, yn + o * Nc);
+                    if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(yn, bias, m.begin, m.end);
+                }
+            }
+        });
+    }
+
+    /// dX, batched: task items are chunks. (Columns past the chunk's samples hold whatever was
+    /// there; their results are not read.)
+    static void backward_dx_batched(const backward_args& a) {
+        const std::size_t chunks = (a.n + SBf - 1) / SBf;
+        const std::size_t T = tasks_for(chunks, double(a.n) * double(Co * Kg * Nc));
+        parallel_for(T, [&](std::size_t t) {
+            const range r = split(chunks, t, T);
+            float* dxc = detail::work_scratch(scratch_floats);
+            float* dyc = dxc + align_floats(Kg * Lf);
+            for (std::size_t c = r.begin; c < r.end; ++c) {
+                const std::size_t n0 = c * SBf, sb = std::min(SBf, a.n - n0);
+                for (std::size_t m = 0; m < Co; ++m)
+                    for (std::size_t s = 0; s < sb; ++s) std::copy_n(a.dy + ((n0 + s) * Co + m) * Nc, Nc, dyc + m * Lf + s * Nc);
+                bcast_gemm<Lf, dxbb::R, dxbb::NV, init::zero>(
+                    0, Kg, Co, [w = a.params](std::size_t m, std::size_t k) { return w[k * Kg + m]; },
+                    [dyc](std::size_t k) { return dyc + k * Lf; }, dxc, Lf);
+                for (std::size_t s = 0; s < sb; ++s) store_columns(dxc + s * Nc, a.dx + (n0 + s) * Ci * HW, Lf);
+            }
+        });
+    }
+
     static void backward_dx(const backward_args& a) {
+        if constexpr (batched) return backward_dx_batched(a);
         const std::size_t items = a.n * G;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));
         parallel_for(T, [&](std::size_t t) {
@@ -132,27 +203,45 @@ struct conv_gemm {
         });
     }
 
-    /// dW of output channels [r.begin, r.end) with SB samples per dot product (SB > 1): Xb [Kg,
-    /// SB·Nc] holds the chunk's columns side by side, Yb [rows, SB·Nc] its output gradients; a
-    /// short last chunk is padded with zeros.
+    /// Xr's rows for one sample x [Ci, H, Wd]: xr[p * Kg + (kh * K + kw) * Ci + c] = the input
+    /// under tap (c, kh, kw) of output p, through xp (its borders zero).
+    static void load_rows(const float* x, float* xr, float* xp) {
+        for (std::size_t c = 0; c < Ci; ++c)
+            for (std::size_t h = 0; h < H; ++h)
+                for (std::size_t w = 0; w < Wd; ++w) xp[((h + P) * PW + w + P) * Ci + c] = x[(c * H + h) * Wd + w];
+        for (std::size_t oh = 0; oh < OH; ++oh)
+            for (std::size_t ow = 0; ow < OW; ++ow)
+                for (std::size_t kh = 0; kh < K; ++kh)
+                    for (std::size_t kw = 0; kw < K; ++kw)
+                        std::copy_n(xp + ((oh * S + kh * D) * PW + ow * S + kw * D) * Ci, Ci, xr + (oh * OW + ow) * Kg + (kh * K + kw) * Ci);
+    }
+
+    /// dW of output channels [r.begin, r.end) (one group), SB samples at a time: Xr [Lb, Kg] and
+    /// dYb [rows, Lb] hold the chunk's (a short last chunk runs with fewer terms), dWt their sum
+    /// over the batch. Every dW value is the same sum in the same order whatever the split.
     static void dw_rows_batched(const backward_args& a, range r, float* dw) {
-        float* xb = detail::work_scratch(scratch_floats);
-        float* yb = xb + align_floats(Kg * Lb);
-        std::fill(xb, xb + Kg * Lb, 0.0f);
+        float* xr = detail::work_scratch(scratch_floats);
+        float* yb = xr + align_floats(Kg * Lb);
+        float* xp = yb + align_floats(Co * Lb);
+        float* dwt = xp + align_floats(PH * PW * Ci);
+        if (a.n == 0) return;
+        std::fill(xp, xp + PH * PW * Ci, 0.0f);
         for (std::size_t n0 = 0; n0 < a.n; n0 += SB) {
             const std::size_t sb = std::min(SB, a.n - n0);
-            for (std::size_t s = 0; s < sb; ++s) load_columns(a.x + (n0 + s) * Ci * HW, xb + s * Nc, Lb);
-            for (std::size_t m = r.begin; m < r.end; ++m) {
-                float* row = yb + (m - r.begin) * Lb;
-                for (std::size_t s = 0; s < sb; ++s) copy_row(row + s * Nc, a.dy + ((n0 + s) * Co + m) * Nc, Nc);
-                std::fill(row + sb * Nc, row + Lb, 0.0f);
-            }
-            if (sb < SB)
-                for (std::size_t j = 0; j < Kg; ++j) std::fill(xb + j * Lb + sb * Nc, xb + (j + 1) * Lb, 0.0f);
-            dot_gemm<Lb, dot_r, dot_c>(
-                r.begin, r.end, 0, Kg, [yb, r](std::size_t m) { return yb + (m - r.begin) * Lb; },
-                [xb](std::size_t j) { return xb + j * Lb; }, [dw](std::size_t m, std::size_t j, float v) { dw[m * Kg + j] += v; });
+            for (std::size_t s = 0; s < sb; ++s) load_rows(a.x + (n0 + s) * Ci * HW, xr + s * Nc * Kg, xp);
+            for (std::size_t m = r.begin; m < r.end; ++m)
+                for (std::size_t s = 0; s < sb; ++s) std::copy_n(a.dy + ((n0 + s) * Co + m) * Nc, Nc, yb + (m - r.begin) * Lb + s * Nc);
+            const auto gemm = [&]<init I>() {
+                bcast_gemm<Kg, dwb::R, dwb::NV, I>(
+                    r.begin, r.end, sb * Nc, [yb, r](std::size_t m, std::size_t l) { return yb[(m - r.begin) * Lb + l]; },
+                    [xr](std::size_t l) { return xr + l * Kg; }, dwt, Kg);
+            };
+            if (n0 == 0) gemm.template operator()<init::zero>();
+            else gemm.template operator()<init::accumulate>();
         }
+        for (std::size_t m = r.begin; m < r.end; ++m)
+            for (std::size_t c = 0; c < Ci; ++c)
+                for (std::size_t t = 0; t < KK; ++t) dw[m * Kg + c * KK + t] += dwt[m * Kg + t * Ci + c];
     }
 
     /// dW and the bias gradient of output channels [r.begin, r.end), over all samples in order.
@@ -161,7 +250,7 @@ struct conv_gemm {
         float* db = a.dparams + Co * Kg;
         if (a.overwrite_dparams)
             for (std::size_t co = r.begin; co < r.end; ++co) std::fill(dw + co * Kg, dw + (co + 1) * Kg, 0.0f);
-        if constexpr (SB > 1) dw_rows_batched(a, r, dw);
+        if constexpr (G == 1 && !direct) dw_rows_batched(a, r, dw);
         else dw_rows_per_sample(a, r, dw);
         for (std::size_t co = r.begin; co < r.end; ++co) {
             float s = 0.0f;
