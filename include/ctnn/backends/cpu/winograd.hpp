@@ -58,8 +58,9 @@ struct winograd {
     // The GEMMs' orientation: M [Co x T] (tiles across the vector), or, when the tiles do not
     // fill whole vectors and the channels do, its transpose M' [T x Co] (channels across the
     // vector; the output transform then runs across channels): whole vectors in the GEMMs where
-    // the tile count leaves a ragged last vector (docs/benchmarks.md, Design measurements).
-    static constexpr bool tr = T % W != 0 && Co % W == 0 && T >= 8;
+    // the tile count leaves a ragged last vector (docs/benchmarks.md, Design measurements); from
+    // 4 tiles on (a 4x4 map: 4 tiles would otherwise run on the GEMM's scalar tail).
+    static constexpr bool tr = T % W != 0 && Co % W == 0 && T >= 4;
     // transposed GEMMs run CH tile rows at a time (see run_sample), so their row blocking is
     // chosen for CH * TW rows
     static constexpr std::size_t CH0 = std::max<std::size_t>(1, 16 / TW);  // up to 16 tiles at a time
