@@ -98,7 +98,7 @@ TEST_CASE("SqueezeExcite: shape rule, hyper-parameters, name, saved floats", "[s
 }
 
 namespace {
-/// ConvTranspose's cpu kernel against the reference on one shape, batch n, with 1, 2 and 3
+/// A cpu kernel (ConvTranspose, SqueezeExcite) against the reference on one shape, batch n, with 1, 2 and 3
 /// threads: forward y, dx, and dparams accumulated onto non-zero values; within 1e-5 of each
 /// tensor's RMS (the cpu kernel sums in float, in another order), and bitwise the same whatever the
 /// thread count.
@@ -108,7 +108,7 @@ void cpu_matches_reference(std::size_t n) {
     constexpr std::size_t np = L::params(in).total();
     INFO(L::name() << " on " << to_string(in) << ", batch " << n);
     rng g(n * 31 + np);
-    std::vector<float> x(n * in.size()), dy(n * out.size()), p(np), d0(np);
+    std::vector<float> x(n * in.size()), dy(n * out.size()), p(np), d0(np), saved(L::saved(in, n));
     for (auto& v : x) v = g.normal();
     for (auto& v : dy) v = g.normal();
     for (auto& v : p) v = g.uniform(-0.5f, 0.5f);
@@ -119,10 +119,11 @@ void cpu_matches_reference(std::size_t n) {
         dp = d0;
         forward_args f;
         f.x = x.data(); f.y = y.data(); f.n = n; f.params = p.data();
+        f.saved = saved.empty() ? nullptr : saved.data(); f.training = !saved.empty();
         kernel_for<L, In, B>::forward(f);
         backward_args b;
         b.x = x.data(); b.y = y.data(); b.dy = dy.data(); b.dx = dx.data(); b.n = n;
-        b.params = p.data(); b.dparams = dp.data();
+        b.params = p.data(); b.dparams = dp.data(); b.saved = f.saved;
         kernel_for<L, In, B>::backward(b);
     };
     std::vector<float> yr, dxr, dpr, y1, dx1, dp1;
@@ -189,6 +190,16 @@ TEST_CASE("ConvTranspose: the cpu kernel matches the reference (awkward sizes, 1
     cpu_matches_reference<ConvTranspose<13, 5, 1, 1, 0>, Shape<13, 7, 11>>(3);
     cpu_matches_reference<ConvTranspose<3, 2, 3, 2, 1, 1>, Shape<3, 1, 1>>(4);
     cpu_matches_reference<ConvTranspose<5, 7, 5, 1, 2>, Shape<5, 6, 9>>(3);
+}
+
+TEST_CASE("SqueezeExcite: the cpu kernel matches the reference (awkward sizes, 1, 2 and 3 threads)",
+          "[squeeze_excite][cpu]") {
+    static_assert(std::is_same_v<kernel_for<SqueezeExcite<8, 4>, Shape<8, 4, 4>, cpu>, kernel<SqueezeExcite<8, 4>, Shape<8, 4, 4>, cpu>>);
+    cpu_matches_reference<SqueezeExcite<17, 5>, Shape<17, 3, 5>>(7);             // tails everywhere
+    cpu_matches_reference<SqueezeExcite<8, 4>, Shape<8, 4, 4>>(1);
+    cpu_matches_reference<SqueezeExcite<6, 3, Tanh, Sigmoid>, Shape<6, 5, 7>>(5);
+    cpu_matches_reference<SqueezeExcite<40, 11, ReLU, Sigmoid>, Shape<40, 1, 1>>(3);  // a 1x1 map
+    cpu_matches_reference<SqueezeExcite<240, 60>, Shape<240, 4, 4>>(9);          // MobileNet's last block
 }
 
 // Finite differences (gradcheck.hpp): smooth nets must check every sample; with ReLU and

@@ -1,6 +1,6 @@
 // The cpu backend: xsimd kernels (arch picked at compile time, see simd.hpp) on the thread pool
 // of threads.hpp. Layers it has no kernel for (AvgPool, GlobalAvgPool, Dropout, Softmax,
-// SqueezeExcite, Flatten's copy) run their reference kernel.
+// Flatten's copy) run their reference kernel.
 #pragma once
 #include <string_view>
 
@@ -14,6 +14,7 @@
 #include "elementwise.hpp"
 #include "linear.hpp"
 #include "pooling.hpp"
+#include "squeeze_excite.hpp"
 #include "tag.hpp"
 #include "upsample.hpp"
 
