@@ -5,12 +5,14 @@
 //                                     checkpoint by rank 0 resumes on 1 rank and on N ranks
 //   mpirun -np N test_mpi mismatch    rank 1 runs another net type: every rank is refused at start
 //   mpirun -np N test_mpi die         rank 1 exits during training: the job must end (mpirun), not hang
+//   mpirun -np N test_mpi kill        rank 1 is killed (SIGKILL) during training: the same
 //   mpirun -np N test_mpi hang        rank 1 stops answering: the others fail after their 3 s deadline
 //
 // Every rank computes the single-process reference itself, on the whole global batch.
 #include <ctnn/dist.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -99,6 +101,9 @@ void equal_case(const char* name, MakeOpt make_opt, const ctnn::dist::comm& c) {
     auto wrong_opt = make_opt(wrong);
     reference(wrong, wrong_opt, d, per_rank, 0, 3);
     check(rel_diff(net, wrong) > 1e-3, std::string(name) + ": the comparison tells batch 8 from batch " + std::to_string(per_rank * ranks), rank);
+    check(dp.stats().early_buckets > 0 && dp.buckets() > 1,
+          std::string(name) + ": " + std::to_string(dp.stats().early_buckets) + " of " +
+              std::to_string(dp.buckets() * dp.stats().steps) + " bucket all-reduces started during backward", rank);
     const auto hashes = c.gather_all(ctnn::detail::fnv1a(net.params().data(), Net::param_count * 4), "test");
     bool same = true;
     for (auto h : hashes) same = same && h == hashes[0];
@@ -155,7 +160,7 @@ int run_mismatch(const ctnn::dist::comm& c) {
 }
 
 /// Rank 1 dies (exits without MPI_Finalize) or stops answering at step 5; the others train on.
-int run_fault(const ctnn::dist::comm& c, bool die) {
+int run_fault(const ctnn::dist::comm& c, bool die, bool kill = false) {
     const ctnn::data::dataset d = make_data(4000);
     Net net(1);
     ctnn::SGD opt(net, 0.05f);
@@ -165,8 +170,9 @@ int run_fault(const ctnn::dist::comm& c, bool die) {
         l.start_epoch(e);
         while (l.next()) {
             if (c.rank() == 1 && opt.steps() == 5) {
-                std::cout << "rank 1: " << (die ? "exiting" : "hanging") << " at step 6" << std::endl;
+                std::cout << "rank 1: " << (die ? "exiting" : kill ? "killed" : "hanging") << " at step 6" << std::endl;
                 if (die) std::_Exit(3);
+                if (kill) std::raise(SIGKILL);
                 std::this_thread::sleep_for(std::chrono::hours(1));
             }
             dp.step(ctnn::CrossEntropy{}, l.images(), l.labels(), l.batch_size(), l.global_batch_size());
@@ -191,6 +197,7 @@ int main(int argc, char** argv) {
         if (mode == "equal") return run_equal(c);
         if (mode == "mismatch") return run_mismatch(c);
         if (mode == "die" || mode == "hang") return run_fault(c, mode == "die");
+        if (mode == "kill") return run_fault(c, false, true);
         std::cerr << "test_mpi: unknown mode " << mode << "\n";
         return 2;
     } catch (const std::exception& e) {

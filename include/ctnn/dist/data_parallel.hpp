@@ -62,6 +62,7 @@ struct comm_stats {
     std::uint64_t bytes_reduced = 0;  // bytes this rank handed to all-reduce (gradients and metrics)
     double step_seconds = 0;          // whole steps
     double wait_seconds = 0;          // in step(), waiting for collectives to complete
+    std::uint64_t early_buckets = 0;  // buckets started inside backward (overlapping it)
 };
 
 namespace detail {
@@ -253,7 +254,7 @@ private:
     }
     /// Backward's report: layers from i on are final. Starts every bucket they complete.
     void on_grads(std::size_t i, float* g) {
-        while (next_ < buckets_.size() && buckets_[next_].first_layer >= i) start_bucket(next_++, g);
+        for (; next_ < buckets_.size() && buckets_[next_].first_layer >= i; ++stats_.early_buckets) start_bucket(next_++, g);
         if (reqs_.size() > 1) comm_.test(reqs_, "the gradient all-reduce of step " + step_name());
     }
     void start_bucket(std::size_t b, float* g) {
