@@ -103,7 +103,7 @@ void equal_case(const char* name, MakeOpt make_opt, const ctnn::dist::comm& c) {
     check(rel_diff(net, wrong) > 1e-3, std::string(name) + ": the comparison tells batch 8 from batch " + std::to_string(per_rank * ranks), rank);
     check(dp.stats().early_buckets > 0 && dp.buckets() > 1,
           std::string(name) + ": " + std::to_string(dp.stats().early_buckets) + " of " +
-              std::to_string(dp.buckets() * dp.stats().steps) + " bucket all-reduces started during backward", rank);
+              std::to_string(dp.buckets() * dp.stats().steps) + " bucket all-reduces started while backward still ran", rank);
     const auto hashes = c.gather_all(ctnn::detail::fnv1a(net.params().data(), Net::param_count * 4), "test");
     bool same = true;
     for (auto h : hashes) same = same && h == hashes[0];

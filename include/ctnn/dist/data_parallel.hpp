@@ -62,7 +62,7 @@ struct comm_stats {
     std::uint64_t bytes_reduced = 0;  // bytes this rank handed to all-reduce (gradients and metrics)
     double step_seconds = 0;          // whole steps
     double wait_seconds = 0;          // in step(), waiting for collectives to complete
-    std::uint64_t early_buckets = 0;  // buckets started inside backward (overlapping it)
+    std::uint64_t early_buckets = 0;  // buckets started while backward still had layers to run
 };
 
 namespace detail {
@@ -254,7 +254,9 @@ private:
     }
     /// Backward's report: layers from i on are final. Starts every bucket they complete.
     void on_grads(std::size_t i, float* g) {
-        for (; next_ < buckets_.size() && buckets_[next_].first_layer >= i; ++stats_.early_buckets) start_bucket(next_++, g);
+        const std::size_t before = next_;
+        while (next_ < buckets_.size() && buckets_[next_].first_layer >= i) start_bucket(next_++, g);
+        if (i > Net::first_trainable) stats_.early_buckets += next_ - before;  // (backward has layers left to run)
         if (reqs_.size() > 1) comm_.test(reqs_, "the gradient all-reduce of step " + step_name());
     }
     void start_bucket(std::size_t b, float* g) {
