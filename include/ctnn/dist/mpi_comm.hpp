@@ -15,6 +15,13 @@
 // Polling also drives OpenMPI's progress of the non-blocking collectives (it has no progress
 // thread by default), which is what lets dist.hpp's bucketed all-reduce overlap backward.
 #pragma once
+// ctnn uses MPI's C API only: skip the deprecated C++ bindings (their headers warn, and cost time).
+#ifndef OMPI_SKIP_MPICXX
+#define OMPI_SKIP_MPICXX 1
+#endif
+#ifndef MPICH_SKIP_MPICXX
+#define MPICH_SKIP_MPICXX 1
+#endif
 #include <mpi.h>
 
 #include <algorithm>
