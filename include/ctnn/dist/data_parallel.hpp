@@ -37,6 +37,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -69,9 +70,14 @@ namespace detail {
 /// The optimizer's kind and hyper-parameters as text: every rank must agree on it.
 template <class Opt>
 std::string optimizer_text(Opt& o) {
-    std::string s = std::string(Opt::kind) + " lr " + std::to_string(o.lr()) + " state " + std::to_string(o.state().size());
+    std::string s = std::string(Opt::kind) + " state " + std::to_string(o.state().size());
     const auto& p = o.options();
-    auto add = [&](const char* name, double v) { s += std::string(" ") + name + " " + std::to_string(v); };
+    auto add = [&](const char* name, double v) {  // (%.9g: every float distinctly, 1e-7 is not 2e-7)
+        char buf[32];
+        std::snprintf(buf, sizeof buf, " %s %.9g", name, v);
+        s += buf;
+    };
+    add("lr", o.lr());
     if constexpr (requires { p.momentum; }) {
         add("momentum", p.momentum);
         add("dampening", p.dampening);

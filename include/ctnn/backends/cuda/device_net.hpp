@@ -253,6 +253,7 @@ public:
         if (!batch_) throw error("ctnn::cuda::device_net::backward: no forward_train before it");
         copy_and_wait(dlogits(), dout, batch_ * Net::output_size * sizeof(float), cudaMemcpyHostToDevice);
         if constexpr (supported) exec::backward(memory{this, true}, dlogits(), nullptr, batch_);
+        if (hook_) hook_->before_update(grads_.data(), stream_);  // (a reducer sees whole backwards only)
         synchronize();
     }
     void zero_grad() {
