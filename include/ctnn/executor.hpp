@@ -14,6 +14,7 @@
 //       float* work(std::size_t i) const;       // optional: layer i's inference workspace
 //       float* grad_buffer(int which) const;    // backward's two gradient buffers (0, 1)
 //       bool grads_stale() const;               // first backward since zero_grad: overwrite
+//       void grads_done(std::size_t i) const;   // optional: layers i.. have their final gradients
 //       rng* gen() const; void* stream() const; const std::uint64_t* seed() const;
 //   };
 //
@@ -23,6 +24,11 @@
 // input (Flatten) runs no kernel: its output is its input's memory, and its gradient is its
 // output's gradient. Only where the memory cannot alias (the net's output buffer, dLoss/dInput)
 // its kernel runs, and copies.
+//
+// grads_done(i), when the memory has it, is called after each group's backward with the group's
+// first layer: from then on backward writes no gradient of a layer >= i, so a caller may start
+// reducing them (dist.hpp overlaps its all-reduce with the rest of backward this way). Layers
+// before the first trainable one are not reported; nets whose memory lacks it are unchanged.
 #pragma once
 #include <algorithm>
 #include <cstddef>
@@ -82,6 +88,7 @@ struct executor {
                     Plan::template group<Backend, I>::backward(b);
                 }
                 g = dx;
+                if constexpr (requires { m.grads_done(I); }) m.grads_done(I);
             }
         });
     }

@@ -192,18 +192,16 @@ public:
     /// It must run on the backend forward_train ran on (their kernels share saved state).
     template <class B = void>
     void backward(const float* dout, float* din = nullptr) {
-        using Backend = backend_t<B>;
-        if (!input_) throw error("ctnn::Sequential::backward: no forward_train before it");
-        if (train_backend_ != backend_name<Backend>())
-            throw error("ctnn::Sequential::backward: forward_train ran on another backend than this backward");
-        if constexpr (plan_type::template runs_on<Backend>) {
-            reserve_host<Backend>();
-            executor<plan_type, Backend>::backward(training_memory<Backend>{this}, dout, din, batch_);
-            if (grads_stale_)  // (frozen layers got no gradient: theirs read as zero, as after zero_grad)
-                for (std::size_t i = 0; i < depth; ++i)
-                    if (trainable[i] && frozen_[i]) std::fill_n(grads_.data() + grad_offset[i], grad_sizes[i], 0.0f);
-            grads_stale_ = false;
-        }
+        backward_impl<B>(training_memory<backend_t<B>>{this}, dout, din);
+    }
+
+    /// backward, calling on_grads(i, g) as soon as the layers from i on have their final
+    /// gradients (executor.hpp, grads_done): g is the whole gradient block, of which the layers
+    /// before i are still being written. dist.hpp starts its all-reduce there, while the earlier
+    /// layers' backward runs.
+    template <class B = void, class F>
+    void backward(const float* dout, float* din, F&& on_grads) {
+        backward_impl<B>(hooked_memory<backend_t<B>, std::remove_reference_t<F>>{{this}, &on_grads}, dout, din);
     }
 
     /// Sets every gradient to zero. Lazily: the next backward writes the gradients instead of
@@ -289,6 +287,24 @@ private:
         });
     }
 
+    template <class B, class M>
+    void backward_impl(const M& m, const float* dout, float* din) {
+        using Backend = backend_t<B>;
+        if (!input_) throw error("ctnn::Sequential::backward: no forward_train before it");
+        if (train_backend_ != backend_name<Backend>())
+            throw error("ctnn::Sequential::backward: forward_train ran on another backend than this backward");
+        if constexpr (plan_type::template runs_on<Backend>) {
+            reserve_host<Backend>();
+            // Frozen layers get no gradient (the executor never writes them): theirs read as zero,
+            // as after zero_grad, before any is reported final to a grads_done hook.
+            if (grads_stale_)
+                for (std::size_t i = 0; i < depth; ++i)
+                    if (trainable[i] && frozen_[i]) std::fill_n(grads_.data() + grad_offset[i], grad_sizes[i], 0.0f);
+            executor<plan_type, Backend>::backward(m, dout, din, batch_);
+            grads_stale_ = false;
+        }
+    }
+
     /// A training call's memory: the workspace's activations, the net's blocks.
     template <class Backend>
     struct training_memory {
@@ -309,6 +325,13 @@ private:
         rng* gen() const { return &net->gen_; }
         void* stream() const { return nullptr; }
         const std::uint64_t* seed() const { return nullptr; }
+    };
+
+    /// A training memory that reports final gradients (executor.hpp, grads_done) to a hook.
+    template <class Backend, class F>
+    struct hooked_memory : training_memory<Backend> {
+        F* hook;
+        void grads_done(std::size_t i) const { (*hook)(i, this->net->grads_.data()); }
     };
 
     /// An inference tile's memory: the caller's input and output, the thread's two tile buffers.

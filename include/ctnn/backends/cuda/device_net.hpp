@@ -107,6 +107,24 @@ public:
     /// Capture and replay CUDA Graphs (default) or launch every kernel each time (for debugging).
     void use_graphs(bool on) { use_graphs_ = on; }
 
+    /// What the training step tells a gradient reducer (dist/nccl.hpp), on the net's stream:
+    /// grads_done(i, grads, s) once backward's kernels for the layers from i on are enqueued
+    /// (their gradients are final when s reaches that point), before_update(grads, s) after the
+    /// last of backward and before the optimizer. Both only enqueue work on s or wait for it.
+    struct grad_hook {
+        virtual void grads_done(std::size_t first_layer, float* grads, cudaStream_t s) = 0;
+        virtual void before_update(float* grads, cudaStream_t s) = 0;
+
+    protected:
+        ~grad_hook() = default;
+    };
+    /// Installs (or, with null, removes) the gradient reducer; the step is captured again.
+    void set_grad_hook(grad_hook* h) {
+        synchronize();
+        hook_ = h;
+        graphs_.clear();
+    }
+
     // ---- host <-> device ---------------------------------------------------------------------
 
     /// Parameters and buffers from a host net (optimizer state is kept).
@@ -235,6 +253,7 @@ public:
         if (!batch_) throw error("ctnn::cuda::device_net::backward: no forward_train before it");
         copy_and_wait(dlogits(), dout, batch_ * Net::output_size * sizeof(float), cudaMemcpyHostToDevice);
         if constexpr (supported) exec::backward(memory{this, true}, dlogits(), nullptr, batch_);
+        if (hook_) hook_->before_update(grads_.data(), stream_);  // (a reducer sees whole backwards only)
         synchronize();
     }
     void zero_grad() {
@@ -266,6 +285,9 @@ private:
         float* work(std::size_t) const { return d->infer_work_.data(); }  // (inference: blocks' children)
         float* grad_buffer(int which) const { return d->work_.data() + d->layout_.grad[which]; }
         bool grads_stale() const { return false; }  // the step zeroes the gradients first
+        void grads_done(std::size_t i) const {
+            if (d->hook_) d->hook_->grads_done(i, d->grads_.data(), d->stream_);
+        }
         rng* gen() const { return nullptr; }
         void* stream() const { return d->stream_; }
         const std::uint64_t* seed() const {
@@ -310,6 +332,7 @@ private:
             exec::template forward<true>(memory{this, true}, batch);
             launch<cross_entropy<Net::output_size>>({act(depth), labels_.data(), dlogits(), loss_.data(), batch}, stream_);
             exec::backward(memory{this, true}, dlogits(), nullptr, batch);
+            if (hook_) hook_->before_update(grads_.data(), stream_);
             if (Net::grad_count)
                 launch<optimizer_step<depth>>({params_.data(), grads_.data(), m_.data(), v_.data(), opt_.data(), counters_.data(),
                                                segments_, Net::grad_count}, stream_);
@@ -342,6 +365,7 @@ private:
     pinned_array<std::int32_t> label_stage_[2];
     cudaEvent_t stage_free_[2] = {nullptr, nullptr};
     graph_cache graphs_;
+    grad_hook* hook_ = nullptr;
     std::size_t batch_ = 0;
     std::uint64_t steps_ = 0;
     int parity_ = 0;

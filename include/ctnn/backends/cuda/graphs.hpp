@@ -33,8 +33,11 @@ public:
     graph_cache() = default;
     graph_cache(const graph_cache&) = delete;
     graph_cache& operator=(const graph_cache&) = delete;
-    ~graph_cache() {
+    ~graph_cache() { clear(); }
+    /// Forgets every captured graph (what a step enqueues changed).
+    void clear() {
         for (auto& [key, g] : graphs_) cudaGraphExecDestroy(g);
+        graphs_.clear();
     }
 
     /// Runs `enqueue` on the stream: captured once per key as a CUDA Graph and replayed, or
