@@ -68,6 +68,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--node-data", default=NODE_DATA)
     ap.add_argument("--models", nargs="*", default=[os.path.join(HERE, "models")])
+    ap.add_argument("--exported", help="the folder of ctnn::save_onnx's files (export_nets.cpp): import them too, "
+                                       "and static_assert that each comes back as export_nets.hpp says")
     a = ap.parse_args()
     gen, io = os.path.join(a.out, "gen"), os.path.join(a.out, "io")
     for d in (gen, io):
@@ -96,7 +98,20 @@ def main():
             onnx2ctnn.generate(onnx.load(path), name, gen, os.path.basename(path))
             shutil.copy(path[:-5] + ".io.safetensors", os.path.join(io, name + ".safetensors"))
             nets.append(("model", name))
-    write_cpp(os.path.join(a.out, "onnx_checks.cpp"), [n for _, n in nets])
+    roundtrip = {}
+    for path in sorted(glob.glob(os.path.join(a.exported, "*.onnx"))) if a.exported else []:
+        base = os.path.basename(path)[:-5]
+        name = "exported_" + base
+        try:
+            onnx2ctnn.generate(onnx.load(path), name, gen, os.path.basename(path))
+        except ImportError_ as e:
+            print(f"exported net {base}: the generator refuses it: {e}")
+            roundtrip[base] = "void"
+            continue
+        shutil.copy(path[:-5] + ".io.safetensors", os.path.join(io, name + ".safetensors"))
+        nets.append(("exported", name))
+        roundtrip[base] = name
+    write_cpp(os.path.join(a.out, "onnx_checks.cpp"), [n for _, n in nets], roundtrip)
     with open(os.path.join(a.out, "node_tests.txt"), "w") as f:
         for op, test, what, why in report:
             f.write(f"{op}\t{test}\t{what}\t{why}\n")
@@ -167,11 +182,19 @@ int main(int argc, char** argv) {
 """
 
 
-def write_cpp(path, names):
+def write_cpp(path, names, roundtrip):
     with open(path, "w") as f:
         f.write(CPP_HEAD)
         for n in names:
             f.write(f'#include "gen/{n}.hpp"\n')
+        if roundtrip:
+            f.write(f'#include "{os.path.join(HERE, "export_nets.hpp")}"\n\n')
+            f.write("// import after export gives the same type (void: the generator refused the file)\n")
+            for base, imported in roundtrip.items():
+                f.write(f"using roundtrip_{base} = {imported};\n")
+            f.write("#define CTNN_ROUNDTRIP(name, net, imported) \\\n"
+                    "    static_assert(std::is_same_v<roundtrip_##name, imported>, \"import after export: \" #name);\n"
+                    "CTNN_ONNX_EXPORTED(CTNN_ROUNDTRIP)\n")
         f.write(CPP_BODY)
         for n in names:
             f.write(f'    ++total; failed += !guarded([&] {{ return check<{n}>(dir, "{n}"); }}, "{n}");\n')
