@@ -117,8 +117,15 @@ def square(node, values, what):
     return int(values[0])
 
 
-def sym_pads(node, at, kernel, in_hw, stride, dilation):
-    """One padding for all four sides; SAME_UPPER / SAME_LOWER are resolved first."""
+def sym_pads(node, at, kernel, hw, stride, dilation):
+    """One padding for all four sides; SAME_UPPER / SAME_LOWER are resolved first (per extent)."""
+    pads = {sym_pad(node, at, kernel, x, stride, dilation) for x in hw}
+    if len(pads) != 1:
+        raise node_error(node, f"auto_pad pads height and width differently ({sorted(pads)}); ctnn pads every side equally")
+    return pads.pop()
+
+
+def sym_pad(node, at, kernel, in_hw, stride, dilation):
     auto = at.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto in ("SAME_UPPER", "SAME_LOWER"):
@@ -148,14 +155,13 @@ def conv(node, shapes, g):
     k = square(node, at.get("kernel_shape", wt.shape[2:]), "kernels")
     s = square(node, at.get("strides", [1, 1]), "strides")
     d = square(node, at.get("dilations", [1, 1]), "dilations")
-    square(node, (h, w), "inputs")
-    p = sym_pads(node, at, k, h, s, d)
+    p = sym_pads(node, at, k, (h, w), s, d)
     if wt.shape[1] * group != c:
         raise node_error(node, f"weight {list(wt.shape)} with group {group} does not fit {c} input channels")
     bias = f32(need_const(node, g, 2, "the bias")) if len(node.input) > 2 and node.input[2] else np.zeros(out, np.float32)
-    oh = (h + 2 * p - d * (k - 1) - 1) // s + 1
+    oh, ow = ((x + 2 * p - d * (k - 1) - 1) // s + 1 for x in (h, w))
     return ("layer", Leaf("Conv", (c, out, k, s, p, d, group), [("weight", wt, True), ("bias", bias, True)],
-                          kernel=k, stride=s), (out, oh, oh))
+                          kernel=k, stride=s), (out, oh, ow))
 
 
 def conv_transpose(node, shapes, g):
@@ -172,18 +178,17 @@ def conv_transpose(node, shapes, g):
     auto = at.get("auto_pad", b"NOTSET")
     if (auto.decode() if isinstance(auto, bytes) else auto) not in ("NOTSET", "VALID"):
         raise node_error(node, f"ConvTranspose auto_pad={auto} is not supported")
-    square(node, (h, w), "inputs")
-    p = sym_pads(node, at, k, h, s, 1)
+    p = sym_pads(node, at, k, (h, w), s, 1)
     op = square(node, at.get("output_padding", [0, 0]), "output paddings")
     if op >= s:
         raise node_error(node, f"output_padding {op} must be smaller than the stride {s}")
     out = wt.shape[1]
     bias = f32(need_const(node, g, 2, "the bias")) if len(node.input) > 2 and node.input[2] else np.zeros(out, np.float32)
-    oh = (h - 1) * s - 2 * p + k + op
-    if oh <= 0:
+    oh, ow = ((x - 1) * s - 2 * p + k + op for x in (h, w))
+    if min(oh, ow) <= 0:
         raise node_error(node, "the output would be empty")
     return ("layer", Leaf("ConvTranspose", (c, out, k, s, p, op), [("weight", wt, True), ("bias", bias, True)]),
-            (out, oh, oh))
+            (out, oh, ow))
 
 
 def linear_from(node, wt_in_out, bias, shapes):
@@ -244,15 +249,14 @@ def pool(node, shapes, g, kind):
     s = square(node, at.get("strides", [1, 1]), "strides")
     if square(node, at.get("dilations", [1, 1]), "dilations") != 1:
         raise node_error(node, "pooling with dilation is not supported")
-    square(node, (h, w), "inputs")
-    if sym_pads(node, at, k, h, s, 1) != 0:
+    if sym_pads(node, at, k, (h, w), s, 1) != 0:
         raise node_error(node, "pooling with padding is not supported (ctnn pools without padding)")
-    oh = (h - k) // s + 1
-    if at.get("ceil_mode", 0) and -(-(h - k) // s) + 1 != oh:
+    oh, ow = ((x - k) // s + 1 for x in (h, w))
+    if at.get("ceil_mode", 0) and any(-(-(x - k) // s) + 1 != o for x, o in ((h, oh), (w, ow))):
         raise node_error(node, "ceil_mode=1 gives another output size here; ctnn pools in floor mode")
     if at.get("storage_order", 0):
         raise node_error(node, "storage_order=1 is not supported")
-    return ("layer", Leaf(kind, (k, s), kernel=k, stride=s), (c, oh, oh))
+    return ("layer", Leaf(kind, (k, s), kernel=k, stride=s), (c, oh, ow))
 
 
 def global_avg_pool(node, shapes, g):
