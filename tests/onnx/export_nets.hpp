@@ -20,9 +20,12 @@ using Blocks = Sequential<Input<4, 8, 8>, Conv<4, 16, 1>, Hardswish,
                           Concat<Chain<Conv<16, 8, 1>, Hardswish>, Identity, Chain<Conv<16, 4, 3, 1, 1>, Hardsigmoid>>,
                           Residual<Identity, Chain<Conv<28, 28, 1>, ReLU>>, GlobalAvgPool, Dropout<25>, Linear<28, 12>,
                           BatchNorm<12>, ReLU, Identity, Linear<12, 5>, Softmax>;
-/// Frozen (a training flag: it comes back as the plain layer) and GELU (opset 17 has no Gelu op:
-/// it is exported as erf arithmetic, which the generator does not map back).
-using Others = Sequential<Input<10>, Frozen<Linear<10, 6>>, GELU, Linear<6, 3>>;
+/// Frozen: a training flag, so it comes back as the plain layer.
+using Others = Sequential<Input<10>, Frozen<Linear<10, 6>>, ReLU, Linear<6, 3>>;
+using OthersImported = Sequential<Input<10>, Linear<10, 6>, ReLU, Linear<6, 3>>;
+/// GELU: opset 17 has no Gelu op, so it is exported as erf arithmetic, which the generator does
+/// not map back (it refuses the file).
+using Gelu = Sequential<Input<10>, Linear<10, 6>, GELU, Linear<6, 3>>;
 
 using Seed = ctnn_bench::SeedCNN;
 using Fmnist = ctnn_bench::FmnistCNN;
@@ -34,7 +37,8 @@ using MobileNet = ctnn_bench::MobileNet;
 #define CTNN_ONNX_EXPORTED(X)                                                     \
     X(maps, onnx_nets::Maps, onnx_nets::Maps)                                     \
     X(blocks, onnx_nets::Blocks, onnx_nets::Blocks)                               \
-    X(others, onnx_nets::Others, void)                                            \
+    X(others, onnx_nets::Others, onnx_nets::OthersImported)                       \
+    X(gelu, onnx_nets::Gelu, void)                                                \
     X(seed, onnx_nets::Seed, onnx_nets::Seed)                                     \
     X(fmnist, onnx_nets::Fmnist, onnx_nets::Fmnist)                               \
     X(resnet20, onnx_nets::ResNet20, onnx_nets::ResNet20)                         \
