@@ -283,7 +283,8 @@ def flatten(node, shapes, g):
     axis = attrs(node).get("axis", 1)
     if axis % (len(shapes[0]) + 1) != 1:
         raise node_error(node, f"Flatten axis {axis}: only axis 1 (keep the batch) is supported")
-    return flat_result(shapes[0])
+    # a Flatten of [N, F] is ctnn's Flatten too (no kernel runs), so that save_onnx's comes back
+    return ("layer", Leaf("Flatten"), (int(np.prod(shapes[0])),))
 
 
 def flat_result(shape):

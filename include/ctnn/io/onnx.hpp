@@ -132,7 +132,7 @@ std::string emit_conv(graph_writer& w, const std::string& path, const std::strin
 
 /// The parameter-free layers that are one ONNX node, or a few.
 template <class L>
-std::string emit_simple(graph_writer& w, const std::string& path, dims in, const std::string& x) {
+std::string emit_simple(graph_writer& w, const std::string& path, const std::string& x) {
     constexpr std::string_view k = L::kind;
     if constexpr (k == "ReLU" || k == "Sigmoid" || k == "Tanh" || k == "Identity") {
         w.node(k == "ReLU" ? "Relu" : k, path, {x});
@@ -165,9 +165,8 @@ std::string emit_simple(graph_writer& w, const std::string& path, dims in, const
         attr(n, "mode", "nearest");
         attr(n, "coordinate_transformation_mode", "asymmetric");
         attr(n, "nearest_mode", "floor");
-    } else if constexpr (k == "Flatten") {
-        if (in.rank == 1) w.node("Identity", path, {x});
-        else attr(w.node("Flatten", path, {x}), "axis", std::int64_t{1});
+    } else if constexpr (k == "Flatten") {  // (of a flat shape too: ONNX's Flatten then keeps it)
+        attr(w.node("Flatten", path, {x}), "axis", std::int64_t{1});
     } else if constexpr (k == "Dropout") {
         w.node("Dropout", path, {x, w.constant(path + "/ratio", {}, {float(hp<L>("p"))})});
     } else if constexpr (k == "Softmax") {
@@ -234,7 +233,7 @@ std::string emit(graph_writer& w, const std::string& path, dims in, const std::s
     } else if constexpr (U::kind == "SqueezeExcite") {
         return emit_squeeze_excite<U>(w, path, in, x);
     } else {
-        return emit_simple<U>(w, path, in, x);
+        return emit_simple<U>(w, path, x);
     }
 }
 
