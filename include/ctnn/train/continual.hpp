@@ -256,22 +256,15 @@ struct lwf_loss {
 
     float operator()(const float* s, const float* old, const std::int32_t* labels, std::size_t n, std::size_t k,
                      float* grad) const {
-        const float h = hard(s, labels, n, k, grad);
-        std::vector<float> g(grad ? n * k : 0);
-        const float soft = Distillation{.temperature = temperature, .alpha = 1.0f}(s, old, labels, n, k, grad ? g.data() : nullptr);
-        if (grad)
-            for (std::size_t i = 0; i < n * k; ++i) grad[i] += lambda * g[i];
-        return h + lambda * soft;
+        const float h = hard(s, labels, n, k, grad);  // (checks the arguments and labels)
+        detail::check_loss_args("continual::lwf_loss", s, old, n, k);
+        detail::check_soft_classes("continual::lwf_loss", k);
+        if (!(temperature > 0.0f && std::isfinite(temperature)))
+            throw error("continual::lwf_loss: temperature " + std::to_string(temperature) + " must be positive and finite");
+        const double soft = Distillation::soft_term(s, old, n, k, temperature, lambda, grad);  // adds to the hard gradient
+        return static_cast<float>(h + lambda * soft);
     }
-    struct bound {
-        static constexpr std::string_view kind = "LwF";
-        using target_type = std::int32_t;
-        const lwf_loss* loss;
-        const float* teacher;
-        float operator()(const float* s, const std::int32_t* y, std::size_t n, std::size_t k, float* grad) const {
-            return (*loss)(s, teacher, y, n, k, grad);
-        }
-    };
+    using bound = teacher_bound<lwf_loss>;
     bound with_teacher(const float* old) const { return {this, old}; }
 };
 

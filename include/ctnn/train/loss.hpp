@@ -184,6 +184,19 @@ struct SoftCrossEntropy {
     }
 };
 
+/// A loss on (student logits, teacher logits, labels) with one batch's teacher logits bound: a
+/// loss on class labels, for train_step (Distillation, continual::lwf_loss; distill.hpp).
+template <class Loss>
+struct teacher_bound {
+    static constexpr std::string_view kind = Loss::kind;
+    using target_type = std::int32_t;
+    const Loss* loss;
+    const float* teacher;
+    float operator()(const float* student, const std::int32_t* labels, std::size_t n, std::size_t k, float* grad) const {
+        return (*loss)(student, teacher, labels, n, k, grad);
+    }
+};
+
 /// Knowledge distillation (Hinton, Vinyals and Dean, 2015) with PyTorch's conventions:
 ///   loss = alpha * T^2 * KL(softmax(t / T) || softmax(s / T)) + (1 - alpha) * CE(s, y)
 /// the KL term as F.kl_div(F.log_softmax(s / T), F.softmax(t / T), reduction="batchmean"), CE as
@@ -206,35 +219,32 @@ struct Distillation {
         detail::check_soft_classes("ctnn::Distillation", k);
         detail::check_labels(labels, n, k, "ctnn::Distillation");
         const double hard = alpha < 1.0f ? CrossEntropy{label_smoothing}(student, labels, n, k, grad) : 0.0;
-        const double T = temperature, a = alpha, inv_n = 1.0 / static_cast<double>(n);
+        if (grad)  // the hard term's gradient, weighted; the soft term's is added to it
+            for (std::size_t i = 0; i < n * k; ++i) grad[i] = alpha < 1.0f ? (1.0f - alpha) * grad[i] : 0.0f;
+        const double soft = soft_term(student, teacher, n, k, temperature, alpha, grad);
+        return static_cast<float>(alpha * soft + (1.0 - alpha) * hard);
+    }
+
+    /// T^2 KL(softmax(t / T) || softmax(s / T)) / n over the n rows of s and t [n, k] (the caller
+    /// has checked them); when grad is given, adds scale times its gradient, T (q - p) / n, to it.
+    static double soft_term(const float* s, const float* t, std::size_t n, std::size_t k, double T, double scale,
+                            float* grad) {
+        const double inv_n = 1.0 / static_cast<double>(n);
         double p[detail::soft_loss_max_classes], q[detail::soft_loss_max_classes];
         double kl = 0.0;
         for (std::size_t i = 0; i < n; ++i) {
-            const double lse_t = detail::softmax_t(teacher + i * k, k, T, p);
-            const double lse_s = detail::softmax_t(student + i * k, k, T, q);
+            const double lse_t = detail::softmax_t(t + i * k, k, T, p);
+            const double lse_s = detail::softmax_t(s + i * k, k, T, q);
             for (std::size_t c = 0; c < k; ++c)
                 if (p[c] > 0.0)  // 0 log 0 = 0 (PyTorch's kl_div: xlogy)
-                    kl += p[c] * ((static_cast<double>(teacher[i * k + c]) / T - lse_t) - (static_cast<double>(student[i * k + c]) / T - lse_s));
+                    kl += p[c] * ((static_cast<double>(t[i * k + c]) / T - lse_t) - (static_cast<double>(s[i * k + c]) / T - lse_s));
             if (grad)
-                for (std::size_t c = 0; c < k; ++c) {
-                    const double soft = a * T * (q[c] - p[c]) * inv_n;
-                    const double g_hard = a < 1.0 ? (1.0 - a) * static_cast<double>(grad[i * k + c]) : 0.0;
-                    grad[i * k + c] = static_cast<float>(soft + g_hard);
-                }
+                for (std::size_t c = 0; c < k; ++c) grad[i * k + c] += static_cast<float>(scale * T * (q[c] - p[c]) * inv_n);
         }
-        return static_cast<float>(a * T * T * kl * inv_n + (1.0 - a) * hard);
+        return T * T * kl * inv_n;
     }
 
-    /// This loss with one batch's teacher logits [n, k] bound: a loss on class labels.
-    struct bound {
-        static constexpr std::string_view kind = "Distillation";
-        using target_type = std::int32_t;
-        const Distillation* loss;
-        const float* teacher;
-        float operator()(const float* student, const std::int32_t* labels, std::size_t n, std::size_t k, float* grad) const {
-            return (*loss)(student, teacher, labels, n, k, grad);
-        }
-    };
+    using bound = teacher_bound<Distillation>;
     bound with_teacher(const float* teacher_logits) const { return {this, teacher_logits}; }
 };
 
