@@ -38,6 +38,11 @@
 
 namespace ctnn {
 
+/// A memory with the optional grads_done hook. (A named concept: nvcc 13 instantiates the call in
+/// an inline requires-expression inside the walk's lambda and fails on memories without it.)
+template <class M>
+concept reports_grads = requires(const M& m, std::size_t i) { m.grads_done(i); };
+
 template <class Plan, class Backend>
 struct executor {
     static constexpr std::size_t depth = Plan::depth;
@@ -88,7 +93,7 @@ struct executor {
                     Plan::template group<Backend, I>::backward(b);
                 }
                 g = dx;
-                if constexpr (requires { m.grads_done(I); }) m.grads_done(I);
+                if constexpr (reports_grads<M>) m.grads_done(I);
             }
         });
     }
