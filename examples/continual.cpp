@@ -22,6 +22,8 @@
 #include <ctnn/train/continual.hpp>
 #include <ctnn/train/ewc.hpp>
 
+#include "args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -109,14 +111,7 @@ int main(int argc, char** argv) {
         const std::string dir = argc > 1 ? argv[1] : data::fashion_mnist_default_dir;
         setup s;
         s.epochs = 2;
-        if (argc > 2) {
-            char* end = nullptr;
-            errno = 0;
-            const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0 || errno == ERANGE)
-                throw error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
-            s.epochs = static_cast<std::size_t>(e);
-        }
+        if (argc > 2) s.epochs = examples::positive_arg(argv[2], "EPOCHS");
         s.all = data::load_mnist_dir(dir, true);
         data::dataset test = data::load_mnist_dir(dir, false);
         data::normalize(s.all, {0.2860f}, {0.3530f});

@@ -15,6 +15,8 @@
 #include <ctnn/data.hpp>
 #include <ctnn/train.hpp>
 
+#include "args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -86,14 +88,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::string dir = argc > 1 ? argv[1] : data::fashion_mnist_default_dir;
         std::size_t epochs = 4;
-        if (argc > 2) {
-            char* end = nullptr;
-            errno = 0;
-            const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0 || errno == ERANGE)
-                throw error(std::string("STUDENT_EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
-            epochs = static_cast<std::size_t>(e);
-        }
+        if (argc > 2) epochs = examples::positive_arg(argv[2], "STUDENT_EPOCHS");
         data::dataset train = data::load_mnist_dir(dir, true);
         data::dataset test = data::load_mnist_dir(dir, false);
         data::normalize(train, {0.2860f}, {0.3530f});

@@ -11,6 +11,8 @@
 #include <ctnn/data.hpp>
 #include <ctnn/train.hpp>
 
+#include "args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -34,14 +36,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::string dir = argc > 1 ? argv[1] : ctnn::data::fashion_mnist_default_dir;
         std::size_t epochs = 12;
-        if (argc > 2) {
-            char* end = nullptr;
-            errno = 0;
-            const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0 || errno == ERANGE)  // ERANGE: too large for a long, not LONG_MAX epochs
-                throw ctnn::error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
-            epochs = static_cast<std::size_t>(e);
-        }
+        if (argc > 2) epochs = examples::positive_arg(argv[2], "EPOCHS");
         ctnn::data::dataset train = ctnn::data::load_mnist_dir(dir, true);
         ctnn::data::dataset test = ctnn::data::load_mnist_dir(dir, false);
         ctnn::data::normalize(train, {0.2860f}, {0.3530f});

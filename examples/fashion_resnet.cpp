@@ -20,6 +20,8 @@
 #include <ctnn/data.hpp>
 #include <ctnn/train.hpp>
 
+#include "args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -60,14 +62,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::string dir = argc > 1 ? argv[1] : data::fashion_mnist_default_dir;
         std::size_t epochs = 14;
-        if (argc > 2) {
-            char* end = nullptr;
-            errno = 0;
-            const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0 || errno == ERANGE)
-                throw error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
-            epochs = static_cast<std::size_t>(e);
-        }
+        if (argc > 2) epochs = examples::positive_arg(argv[2], "EPOCHS");
         constexpr float mean = 0.2860f, sd = 0.3530f;
         data::dataset train = data::load_mnist_dir(dir, true);
         data::dataset test = data::load_mnist_dir(dir, false);

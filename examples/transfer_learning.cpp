@@ -15,6 +15,8 @@
 #include <ctnn/io.hpp>
 #include <ctnn/train.hpp>
 
+#include "args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -41,14 +43,6 @@ constexpr std::size_t head_index = 10;
 static_assert(HeadNet::param_count == TrunkNet::param_count);
 static_assert(HeadNet::grad_count == 64 * 5 + 5);
 
-static std::size_t positive_arg(const char* s, const char* what) {
-    char* end = nullptr;
-    errno = 0;
-    const long v = std::strtol(s, &end, 10);
-    if (!end || *end || v <= 0 || errno == ERANGE)  // ERANGE: too large for a long, not LONG_MAX
-        throw error(std::string(what) + " must be a positive integer that fits in a long, got '" + s + "'");
-    return static_cast<std::size_t>(v);
-}
 
 /// The samples of classes [lo, hi], relabelled 0..hi-lo, at most `limit` of them.
 static data::dataset classes(const data::dataset& d, int lo, int hi, std::size_t limit) {
@@ -80,8 +74,8 @@ int main(int argc, char** argv) {
     try {
         const auto t0 = std::chrono::steady_clock::now();
         const std::string dir = argc > 1 ? argv[1] : data::fashion_mnist_default_dir;
-        const std::size_t epochs = argc > 2 ? positive_arg(argv[2], "EPOCHS") : 3;
-        const std::size_t limit = argc > 3 ? positive_arg(argv[3], "LIMIT") : std::size_t(-1);
+        const std::size_t epochs = argc > 2 ? examples::positive_arg(argv[2], "EPOCHS") : 3;
+        const std::size_t limit = argc > 3 ? examples::positive_arg(argv[3], "LIMIT") : std::size_t(-1);
         data::dataset train_all = data::load_mnist_dir(dir, true), test_all = data::load_mnist_dir(dir, false);
         data::normalize(train_all, {0.2860f}, {0.3530f});
         data::normalize(test_all, {0.2860f}, {0.3530f});

@@ -9,6 +9,8 @@
 // atomically); run it again to resume, on any number of ranks.
 #include <ctnn/dist.hpp>
 
+#include "../args.hpp"
+
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -32,14 +34,7 @@ int main(int argc, char** argv) {
         const auto t0 = std::chrono::steady_clock::now();
         const std::string dir = argc > 1 ? argv[1] : ctnn::data::fashion_mnist_default_dir;
         std::size_t epochs = 12;
-        if (argc > 2) {
-            char* end = nullptr;
-            errno = 0;
-            const long e = std::strtol(argv[2], &end, 10);
-            if (!end || *end || e <= 0 || errno == ERANGE)
-                throw ctnn::error(std::string("EPOCHS must be a positive integer that fits in a long, got '") + argv[2] + "'");
-            epochs = static_cast<std::size_t>(e);
-        }
+        if (argc > 2) epochs = examples::positive_arg(argv[2], "EPOCHS");
         constexpr std::size_t batch = 64;
         if (batch % static_cast<std::size_t>(ranks) != 0)
             throw ctnn::error("the batch of 64 must split evenly over the ranks: run 1, 2, 4, 8, ... processes, not " +
