@@ -51,7 +51,7 @@ struct conv_gemm {
     static constexpr std::size_t scratch_floats =
         direct ? 0 : batched ? std::max(dw_floats, fwd_floats) : align_floats(Kg * Nc);  // Xc / dXc, or the batched paths'
     using dwb = bcast_blocking<Co, Kg>;
-    using fwdb = bcast_blocking<Co, Lf, 15>;
+    using fwdb = bcast_blocking<Co, Lf, 50>;  // loads weigh more here than the default model says (docs/benchmarks.md)
     using dxbb = bcast_blocking<Kg, Lf>;
 
     using fwd = bcast_blocking<Cog, Nc, 15>;
