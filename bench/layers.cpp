@@ -1,5 +1,6 @@
-// Per-layer benchmarks: each cpu kernel of the two benchmark nets at batch 32, forward and
-// backward, against the reference kernel where it runs in reasonable time. Counter: GFLOP/s
+// Per-layer benchmarks: each cpu kernel of the two benchmark nets (and the ResNets' strided
+// convolutions) at batch 32, forward and backward, against the reference kernel where it runs in
+// reasonable time. Counter: GFLOP/s
 // (Conv and Linear: 2 per multiply-add; backward with both dx and dW: 2x forward).
 #include <benchmark/benchmark.h>
 
@@ -83,6 +84,15 @@ CTNN_FIRST_LAYER(fm_conv1, fm_in1, "fmnist/conv1");
 CTNN_LAYER(fm_conv2, fm_in2, "fmnist/conv2");
 CTNN_LAYER(fm_fc1, fm_flat, "fmnist/fc1");
 CTNN_LAYER(fm_fc2, fm_hidden, "fmnist/fc2");
+// the strided 3x3 convolutions of the ResNet-style nets (conv_gemm.hpp's batched GEMMs)
+using s2_fres1 = Conv<32, 64, 3, 2, 1>;     using s2_fres1_in = Shape<32, 14, 14>;
+using s2_fres2 = Conv<64, 128, 3, 2, 1>;    using s2_fres2_in = Shape<64, 7, 7>;
+using s2_r20a = Conv<16, 32, 3, 2, 1>;      using s2_r20a_in = Shape<16, 32, 32>;
+using s2_r20b = Conv<32, 64, 3, 2, 1>;      using s2_r20b_in = Shape<32, 16, 16>;
+CTNN_LAYER(s2_fres1, s2_fres1_in, "fashion_resnet/conv_s2_32_64");
+CTNN_LAYER(s2_fres2, s2_fres2_in, "fashion_resnet/conv_s2_64_128");
+CTNN_LAYER(s2_r20a, s2_r20a_in, "resnet20/conv_s2_16_32");
+CTNN_LAYER(s2_r20b, s2_r20b_in, "resnet20/conv_s2_32_64");
 BENCHMARK_TEMPLATE(layer, seed_conv2, seed_in2, reference, 0)->Name("seed/conv2/reference/forward")->ArgName("threads")->Arg(1)->UseRealTime();
 
 }  // namespace
