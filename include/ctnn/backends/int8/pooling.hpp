@@ -42,13 +42,16 @@ struct pool_node : passthrough_node<L, In> {
         for (std::size_t oh = 0; oh < OH; ++oh)
             for (std::size_t ow = 0; ow < OW; ++ow) {
                 std::uint8_t* o = y + (oh * OW + ow) * C;
+                // (a local accumulator the taps cannot alias: the compiler vectorizes over channels)
                 if constexpr (Max) {
-                    std::memcpy(o, x + (oh * S * W + ow * S) * C, C);
+                    std::uint8_t m[C];
+                    std::memcpy(m, x + (oh * S * W + ow * S) * C, C);
                     for (std::size_t kh = 0; kh < KS; ++kh)
                         for (std::size_t kw = 0; kw < KS; ++kw) {
                             const std::uint8_t* r = x + ((oh * S + kh) * W + ow * S + kw) * C;
-                            for (std::size_t c = 0; c < C; ++c) o[c] = std::max(o[c], r[c]);
+                            for (std::size_t c = 0; c < C; ++c) m[c] = m[c] > r[c] ? m[c] : r[c];
                         }
+                    std::memcpy(o, m, C);
                 } else {
                     std::uint32_t acc[C];
                     for (std::size_t c = 0; c < C; ++c) acc[c] = KS * KS / 2;  // round half up
