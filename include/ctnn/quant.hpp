@@ -2,3 +2,4 @@
 // (quant/int8_net.hpp; kernels in backends/int8/; docs/deploy.md, "int8 inference").
 #pragma once
 #include "quant/int8_net.hpp"
+#include "quant/io.hpp"

@@ -44,7 +44,10 @@ public:
     /// writes u8), the nodes' buffers.
     static constexpr std::size_t sample_bytes = quant::slot_bytes(input_size) + quant::slot_bytes(output_size) + seq::work;
 
-    int8_net() = default;
+    /// An empty net, to load() into.
+    int8_net() {
+        if constexpr (float_last) std::get<seq::count - 1>(seq_.nodes).set_float_out();
+    }
 
     /// Calibrates on n images (NCHW floats, the net's input) and quantizes.
     template <class Method = calibrate::minmax>
