@@ -100,32 +100,35 @@ private:
     }
 
     /// Rows of Kp bytes, one per output pixel, for group g: the Cg channels at each of the
-    /// KS x KS taps (the zero point where a tap falls in the padding), then zeros to Kp. Tap by
-    /// tap over a whole output row, so the bounds are checked per row, not per pixel.
+    /// KS x KS taps (the zero point where a tap falls in the padding), then zeros to Kp. Without
+    /// groups and dilation a kernel row's KS taps are KS * C contiguous bytes of x (NHWC): one
+    /// copy where the whole kernel row is inside.
     void im2col(const std::uint8_t* x, std::uint8_t* col, std::size_t g) const {
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-            std::uint8_t* rows = col + oh * OW * Kp;
-            for (std::size_t kh = 0; kh < KS; ++kh) {
-                const std::ptrdiff_t ih = std::ptrdiff_t(oh * S + kh * D) - std::ptrdiff_t(P);
-                for (std::size_t kw = 0; kw < KS; ++kw) {
-                    std::uint8_t* dst = rows + (kh * KS + kw) * Cg;
-                    // output columns whose tap is inside: iw = ow * S + kw * D - P in [0, W)
-                    const std::ptrdiff_t off = std::ptrdiff_t(kw * D) - std::ptrdiff_t(P);
-                    std::size_t lo = off >= 0 ? 0 : std::size_t((-off + std::ptrdiff_t(S) - 1) / std::ptrdiff_t(S));
-                    std::size_t hi = W > std::size_t(std::max<std::ptrdiff_t>(off, 0)) ? std::size_t((std::ptrdiff_t(W) - 1 - off) / std::ptrdiff_t(S)) + 1 : 0;
-                    if (ih < 0 || ih >= std::ptrdiff_t(H)) lo = hi = OW;
-                    lo = std::min(lo, OW);
-                    hi = std::min(std::max(hi, lo), OW);
-                    for (std::size_t ow = 0; ow < lo; ++ow) std::memset(dst + ow * Kp, in_zp_, Cg);
-                    const std::uint8_t* src = x + (std::size_t(std::max<std::ptrdiff_t>(ih, 0)) * W) * C + g * Cg;
-                    for (std::size_t ow = lo; ow < hi; ++ow)
-                        std::memcpy(dst + ow * Kp, src + std::size_t(std::ptrdiff_t(ow * S) + off) * C, Cg);
-                    for (std::size_t ow = hi; ow < OW; ++ow) std::memset(dst + ow * Kp, in_zp_, Cg);
+        constexpr bool rows_contiguous = G == 1 && D == 1;
+        for (std::size_t oh = 0; oh < OH; ++oh)
+            for (std::size_t ow = 0; ow < OW; ++ow) {
+                std::uint8_t* row = col + (oh * OW + ow) * Kp;
+                const std::ptrdiff_t iw0 = std::ptrdiff_t(ow * S) - std::ptrdiff_t(P);
+                const bool inside_w = iw0 >= 0 && iw0 + std::ptrdiff_t((KS - 1) * D) < std::ptrdiff_t(W);
+                for (std::size_t kh = 0; kh < KS; ++kh, row += KS * Cg) {
+                    const std::ptrdiff_t ih = std::ptrdiff_t(oh * S + kh * D) - std::ptrdiff_t(P);
+                    if (ih < 0 || ih >= std::ptrdiff_t(H)) {
+                        std::memset(row, in_zp_, KS * Cg);
+                        continue;
+                    }
+                    const std::uint8_t* src = x + std::size_t(ih) * W * C + g * Cg;
+                    if (rows_contiguous && inside_w) {
+                        std::memcpy(row, src + std::size_t(iw0) * C, KS * Cg);
+                        continue;
+                    }
+                    for (std::size_t kw = 0; kw < KS; ++kw) {
+                        const std::ptrdiff_t iw = iw0 + std::ptrdiff_t(kw * D);
+                        if (iw < 0 || iw >= std::ptrdiff_t(W)) std::memset(row + kw * Cg, in_zp_, Cg);
+                        else std::memcpy(row + kw * Cg, src + std::size_t(iw) * C, Cg);
+                    }
                 }
+                if constexpr (Kp > K) std::memset(row, 0, Kp - K);
             }
-            if constexpr (Kp > K)
-                for (std::size_t ow = 0; ow < OW; ++ow) std::memset(rows + ow * Kp + K, 0, Kp - K);
-        }
     }
 };
 
