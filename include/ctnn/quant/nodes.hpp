@@ -175,6 +175,17 @@ struct nodes_of<In, Kern, L0, Ls...> {
                                          std::declval<typename nodes_after<N::layers - 1, N::out, Kern, Ls...>::type>()));
 };
 
+/// A Residual's branch as a list: a Chain's children (so paths read "body.0" as in the fp32
+/// net), or the one layer.
+template <dims In, class Kern, class L>
+struct as_seq {
+    using type = seq_node<In, Kern, L>;
+};
+template <dims In, class Kern, class... Cs>
+struct as_seq<In, Kern, Chain<Cs...>> {
+    using type = seq_node<In, Kern, Cs...>;
+};
+
 template <class N>
 concept composite = requires { N::composite; };
 /// Whether node N can write fp32 (a Linear without ReLU: the net's logits).
@@ -209,6 +220,13 @@ struct seq_node {
         return o;
     }();
     static constexpr std::size_t params = offsets[0][count], buffers = offsets[1][count];
+    /// The fp32 layer index node I starts at (its path in summary() and in a saved file).
+    static constexpr auto first_layer = [] {
+        std::array<std::size_t, count> f{};
+        std::size_t i = 0;
+        [&]<std::size_t... I>(std::index_sequence<I...>) { ((f[I] = i, i += node<I>::layers), ...); }(std::make_index_sequence<count>{});
+        return f;
+    }();
     /// The largest activation between two nodes (u8), and the largest node scratch.
     static constexpr std::size_t inner = [] {
         std::size_t m = 0;
@@ -226,7 +244,7 @@ struct seq_node {
 
     static void lines(const std::string& prefix, std::string& out) {
         [&]<std::size_t... I>(std::index_sequence<I...>) {
-            (detail::describe_into<node<I>>(prefix + std::to_string(I), out), ...);
+            (detail::describe_into<node<I>>(prefix + std::to_string(first_layer[I]), out), ...);
         }(std::make_index_sequence<count>{});
     }
 
@@ -253,7 +271,7 @@ struct seq_node {
     }
     template <class F>
     void tensors(const std::string& prefix, F&& f) {
-        each([&]<std::size_t I>(auto& nd) { nd.tensors(prefix + std::to_string(I) + ".", f); });
+        each([&]<std::size_t I>(auto& nd) { nd.tensors(prefix + std::to_string(first_layer[I]) + ".", f); });
     }
 
     /// Runs nodes [0, Stop) from x; the last of them writes y. Returns nothing: y holds it.
@@ -286,8 +304,8 @@ template <class Body, class Shortcut, dims In, bool Relu, class Kern>
 struct residual_node {
     using R = Residual<Body, Shortcut>;
     static constexpr bool composite = true;
-    using body_t = seq_node<In, Kern, Body>;
-    using shortcut_t = seq_node<In, Kern, Shortcut>;
+    using body_t = typename detail::as_seq<In, Kern, Body>::type;
+    using shortcut_t = typename detail::as_seq<In, Kern, Shortcut>::type;
     static constexpr bool identity = R::identity_shortcut;
     static constexpr dims in = In, out = R::output(In);
     static constexpr std::size_t layers = 1 + Relu;

@@ -36,7 +36,14 @@ struct percentile {
 
 namespace quant {
 
+// (-DCTNN_INT8_WEIGHT_QMAX=127 gives 8-bit weights, for measuring what the 7th bit costs: the
+// AVX2 kernel cannot take them, so int8::simd is then the reference kernel unless VNNI is there)
+#ifdef CTNN_INT8_WEIGHT_QMAX
+inline constexpr int weight_qmax = CTNN_INT8_WEIGHT_QMAX;
+#else
 inline constexpr int weight_qmax = 63;
+#endif
+static_assert(weight_qmax >= 1 && weight_qmax <= 127, "CTNN_INT8_WEIGHT_QMAX: 1 .. 127");
 inline constexpr std::size_t histogram_bins = 2048;
 
 /// An activation tensor's u8 quantization.

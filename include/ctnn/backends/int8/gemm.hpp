@@ -24,7 +24,13 @@
 #include <cstdint>
 #include <cstring>
 
-#if !defined(CTNN_NO_SIMD) && defined(__AVX2__)
+#include "../../quant/qparams.hpp"
+
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+#define CTNN_INT8_VNNI 1
+#endif
+#if !defined(CTNN_NO_SIMD) && defined(__AVX2__) && (defined(CTNN_INT8_VNNI) || !defined(CTNN_INT8_WEIGHT_QMAX) || CTNN_INT8_WEIGHT_QMAX <= 63)
+#define CTNN_INT8_AVX2 1
 #include <immintrin.h>
 #endif
 
@@ -83,7 +89,7 @@ struct reference {
     }
 };
 
-#if !defined(CTNN_NO_SIMD) && defined(__AVX2__)
+#if defined(CTNN_INT8_AVX2)
 namespace detail {
 
 /// 4 bytes of a row (k = 4 * k4 .. +3), broadcast to the 8 lanes.
@@ -176,7 +182,7 @@ inline void pixels(const gemm_args& g, std::size_t cb0) {
 }  // namespace detail
 
 struct avx2 {
-#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+#if defined(CTNN_INT8_VNNI)
     static constexpr const char* name = "VNNI (vpdpbusd, 256-bit)";
 #else
     static constexpr const char* name = "AVX2 (vpmaddubsw + vpmaddwd)";
@@ -190,7 +196,8 @@ struct avx2 {
 };
 using simd = avx2;
 #else
-using simd = reference;  // no AVX2 (or CTNN_NO_SIMD): the scalar kernel, by choice at compile time
+// no AVX2 (or CTNN_NO_SIMD, or 8-bit weights without VNNI): the scalar kernel, chosen at compile time
+using simd = reference;
 #endif
 
 }  // namespace ctnn::int8
