@@ -77,15 +77,22 @@ inline void store_one(const gemm_args& g, std::size_t p, std::size_t c, std::int
 
 struct reference {
     static constexpr const char* name = "reference (scalar C++)";
+    /// Channel by channel: its weights unpacked into a row, then a plain dot product per pixel.
     static void gemm(const gemm_args& g) {
-        for (std::size_t p = 0; p < g.P; ++p) {
-            const std::uint8_t* a = g.a + p * g.lda;
-            for (std::size_t c = 0; c < g.Co; ++c) {
+        constexpr std::size_t chunk = 256;
+        std::int8_t row[chunk];
+        for (std::size_t c = 0; c < g.Co; ++c)
+            for (std::size_t p = 0; p < g.P; ++p) {
+                const std::uint8_t* a = g.a + p * g.lda;
                 std::int32_t acc = g.bias[c];
-                for (std::size_t k = 0; k < g.Kp; ++k) acc += std::int32_t(a[k]) * std::int32_t(g.w[packed_index(c, k, g.Kp)]);
+                for (std::size_t k0 = 0; k0 < g.Kp; k0 += chunk) {
+                    const std::size_t n = std::min(chunk, g.Kp - k0);
+                    if (p == 0 || g.Kp > chunk)
+                        for (std::size_t k = 0; k < n; ++k) row[k] = g.w[packed_index(c, k0 + k, g.Kp)];
+                    for (std::size_t k = 0; k < n; ++k) acc += std::int32_t(a[k0 + k]) * std::int32_t(row[k]);
+                }
                 store_one(g, p, c, acc);
             }
-        }
     }
 };
 
