@@ -1,0 +1,210 @@
+// The int8 backend's one compute kernel: u8 activations x s8 weights -> s32, with the requantize
+// (or dequantize) epilogue fused. Conv (after an NHWC im2col) and Linear are both this GEMM.
+//
+//   a     P rows of Kp bytes (row stride lda): one row per output pixel, k contiguous
+//   w     packed [ceil(Co / 8)][Kp / 4][8][4]: blocks of 8 output channels, 4 consecutive k of
+//         one channel adjacent (the vpmaddubsw / vpdpbusd operand order); channels past Co and
+//         k past K are 0
+//   acc   acc[p][c] = bias[c] + sum_k a[p][k] * w[c][k]   (bias already holds -zp_x * sum_k w)
+//   out   u8:  y[p * ldy + c] = clamp(round_half_even(float(acc) * mult[c]), lo, hi) + zp
+//         f32: yf[p * ldy + c] = float(acc) * mult[c]
+//
+// Three implementations, picked at compile time (never at run time: machines without an
+// instruction set never see its code):
+//   reference   plain C++; the definition of the integers
+//   avx2        vpmaddubsw + vpmaddwd + vpaddd per 32 multiply-adds (needs |w| <= 63: qparams.hpp)
+//   vnni        vpdpbusd on 256-bit vectors (__AVXVNNI__, or __AVX512VNNI__ with __AVX512VL__),
+//               one instruction per 32 multiply-adds; compiled in CI-style syntax checks only:
+//               the development machine has no VNNI, so it has never run
+// All three give the same integers (tests/test_int8.cpp checks reference against the one built).
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "../../quant/qparams.hpp"
+
+#if defined(__AVXVNNI__) || (defined(__AVX512VNNI__) && defined(__AVX512VL__))
+#define CTNN_INT8_VNNI 1
+#endif
+#if !defined(CTNN_NO_SIMD) && defined(__AVX2__) && (defined(CTNN_INT8_VNNI) || !defined(CTNN_INT8_WEIGHT_QMAX) || CTNN_INT8_WEIGHT_QMAX <= 63)
+#define CTNN_INT8_AVX2 1
+#include <immintrin.h>
+#endif
+
+namespace ctnn::int8 {
+
+struct gemm_args {
+    const std::uint8_t* a = nullptr;
+    std::size_t lda = 0, P = 0, Kp = 0;  // Kp: a multiple of 4
+    const std::int8_t* w = nullptr;      // packed (above)
+    std::size_t Co = 0;
+    const std::int32_t* bias = nullptr;  // [Co rounded up to 8]
+    const float* mult = nullptr;         // [Co rounded up to 8]
+    std::int32_t zp = 0;                 // u8 output: zero point, and the clamp [lo, hi] of q - zp
+    float lo = 0.0f, hi = 255.0f;
+    std::uint8_t* y = nullptr;           // u8 output, or
+    float* yf = nullptr;                 // f32 output
+    std::size_t ldy = 0;
+};
+
+constexpr std::size_t round_up(std::size_t n, std::size_t m) { return (n + m - 1) / m * m; }
+
+/// Index of w[c][k] in the packed layout for Kp.
+constexpr std::size_t packed_index(std::size_t c, std::size_t k, std::size_t Kp) {
+    return ((c / 8 * (Kp / 4) + k / 4) * 8 + c % 8) * 4 + k % 4;
+}
+
+/// Packs q [Co][K] (row-major) into the layout above; out has round_up(Co, 8) * Kp bytes.
+inline void pack_weights(const std::int8_t* q, std::size_t Co, std::size_t K, std::size_t Kp, std::int8_t* out) {
+    std::memset(out, 0, round_up(Co, 8) * Kp);
+    for (std::size_t c = 0; c < Co; ++c)
+        for (std::size_t k = 0; k < K; ++k) out[packed_index(c, k, Kp)] = q[c * K + k];
+}
+
+/// The epilogue for one value (shared by every implementation's scalar tail).
+inline void store_one(const gemm_args& g, std::size_t p, std::size_t c, std::int32_t acc) {
+    const float f = static_cast<float>(acc) * g.mult[c];
+    if (g.yf) {
+        g.yf[p * g.ldy + c] = f;
+    } else {
+        const float r = std::nearbyint(std::min(std::max(f, g.lo), g.hi));
+        g.y[p * g.ldy + c] = static_cast<std::uint8_t>(static_cast<std::int32_t>(r) + g.zp);
+    }
+}
+
+struct reference {
+    static constexpr const char* name = "reference (scalar C++)";
+    /// Channel by channel: its weights unpacked into a row, then a plain dot product per pixel.
+    static void gemm(const gemm_args& g) {
+        constexpr std::size_t chunk = 256;
+        std::int8_t row[chunk];
+        for (std::size_t c = 0; c < g.Co; ++c)
+            for (std::size_t p = 0; p < g.P; ++p) {
+                const std::uint8_t* a = g.a + p * g.lda;
+                std::int32_t acc = g.bias[c];
+                for (std::size_t k0 = 0; k0 < g.Kp; k0 += chunk) {
+                    const std::size_t n = std::min(chunk, g.Kp - k0);
+                    if (p == 0 || g.Kp > chunk)
+                        for (std::size_t k = 0; k < n; ++k) row[k] = g.w[packed_index(c, k0 + k, g.Kp)];
+                    for (std::size_t k = 0; k < n; ++k) acc += std::int32_t(a[k0 + k]) * std::int32_t(row[k]);
+                }
+                store_one(g, p, c, acc);
+            }
+    }
+};
+
+#if defined(CTNN_INT8_AVX2)
+namespace detail {
+
+/// 4 bytes of a row (k = 4 * k4 .. +3), broadcast to the 8 lanes.
+inline __m256i broadcast4(const std::uint8_t* p) {
+    std::int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/// acc += a . w over 4 consecutive k per lane: vpdpbusd where the target has it, else
+/// vpmaddubsw (pairs, int16: |a * w| * 2 <= 255 * 63 * 2, never saturates) then vpmaddwd by 1.
+inline __m256i dot4(__m256i acc, __m256i a, __m256i w, [[maybe_unused]] __m256i ones) {
+#if defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, a, w);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpbusd_epi32(acc, a, w);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, w), ones));
+#endif
+}
+
+/// Writes the 8 channels c0 .. c0+7 (those below Co) of pixel p from acc.
+inline void store8(const gemm_args& g, std::size_t p, std::size_t c0, __m256i acc) {
+    acc = _mm256_add_epi32(acc, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(g.bias + c0)));
+    const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_loadu_ps(g.mult + c0));
+    const std::size_t n = std::min<std::size_t>(8, g.Co - c0);
+    if (g.yf) {
+        if (n == 8) _mm256_storeu_ps(g.yf + p * g.ldy + c0, f);
+        else {
+            alignas(32) float t[8];
+            _mm256_store_ps(t, f);
+            std::memcpy(g.yf + p * g.ldy + c0, t, n * sizeof(float));
+        }
+        return;
+    }
+    const __m256 r = _mm256_min_ps(_mm256_max_ps(f, _mm256_set1_ps(g.lo)), _mm256_set1_ps(g.hi));
+    const __m256i q = _mm256_add_epi32(_mm256_cvtps_epi32(r), _mm256_set1_epi32(g.zp));  // in [0, 255]
+    // byte 0 of each int32 to the low 4 bytes of each 128-bit half, then the halves side by side
+    const __m256i s = _mm256_shuffle_epi8(q, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+                                                             0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+    const __m128i b = _mm_unpacklo_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    std::uint8_t* dst = g.y + p * g.ldy + c0;
+    if (n == 8) _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), b);
+    else {
+        alignas(16) std::uint8_t t[16];
+        _mm_store_si128(reinterpret_cast<__m128i*>(t), b);
+        std::memcpy(dst, t, n);
+    }
+}
+
+/// NP pixels from p0 x NB blocks of 8 channels from block cb0: NP * NB accumulators in registers.
+// (every loop over NP and NB is unrolled, so acc stays in registers: 8 of the 16 ymm)
+#if defined(__clang__)
+#define CTNN_INT8_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define CTNN_INT8_UNROLL _Pragma("GCC unroll 8")
+#else
+#define CTNN_INT8_UNROLL
+#endif
+
+/// NP pixels from p0 x NB blocks of 8 channels from block cb0: NP * NB accumulators in registers.
+template <int NP, int NB>
+inline void tile(const gemm_args& g, std::size_t p0, std::size_t cb0) {
+    __m256i acc[NP][NB];
+    CTNN_INT8_UNROLL for (int p = 0; p < NP; ++p)
+        CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) acc[p][b] = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi16(1);
+    const std::size_t K4 = g.Kp / 4;
+    const std::int8_t* wb = g.w + cb0 * K4 * 32;
+    const std::uint8_t* a = g.a + p0 * g.lda;
+    for (std::size_t k4 = 0; k4 < K4; ++k4) {
+        __m256i w[NB];
+        CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) w[b] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + (b * K4 + k4) * 32));
+        CTNN_INT8_UNROLL for (int p = 0; p < NP; ++p) {
+            const __m256i x = broadcast4(a + p * g.lda + 4 * k4);
+            CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) acc[p][b] = dot4(acc[p][b], x, w[b], ones);
+        }
+    }
+    CTNN_INT8_UNROLL for (int p = 0; p < NP; ++p)
+        CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) store8(g, p0 + p, (cb0 + b) * 8, acc[p][b]);
+}
+
+template <int NB>
+inline void pixels(const gemm_args& g, std::size_t cb0) {
+    std::size_t p = 0;
+    for (; p + 4 <= g.P; p += 4) tile<4, NB>(g, p, cb0);
+    for (; p < g.P; ++p) tile<1, NB>(g, p, cb0);
+}
+
+}  // namespace detail
+
+struct avx2 {
+#if defined(CTNN_INT8_VNNI)
+    static constexpr const char* name = "VNNI (vpdpbusd, 256-bit)";
+#else
+    static constexpr const char* name = "AVX2 (vpmaddubsw + vpmaddwd)";
+#endif
+    static void gemm(const gemm_args& g) {
+        const std::size_t blocks = (g.Co + 7) / 8;
+        std::size_t cb = 0;
+        for (; cb + 2 <= blocks; cb += 2) detail::pixels<2>(g, cb);
+        if (cb < blocks) detail::pixels<1>(g, cb);
+    }
+};
+using simd = avx2;
+#else
+// no AVX2 (or CTNN_NO_SIMD, or 8-bit weights without VNNI): the scalar kernel, chosen at compile time
+using simd = reference;
+#endif
+
+}  // namespace ctnn::int8
