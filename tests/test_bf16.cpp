@@ -24,6 +24,11 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
 // odd channel counts and maps, stride 2, a 1x1 conv, dilation, an odd Linear width
 using OddNet = Sequential<Input<5, 9, 7>, Conv<5, 7, 3, 1, 1>, ReLU, MaxPool<2>, Conv<7, 9, 3, 2, 1>, ReLU,
                           Conv<9, 3, 1, 1, 0>, Conv<3, 11, 3, 1, 2, 2>, Flatten, Linear<44, 13>, ReLU, Linear<13, 3>>;
+// maps wide enough for the vectorised packing rows, with tails (19 = 16 + 3, 9 = 8 + 1)
+using WideNet = Sequential<Input<3, 13, 19>, Conv<3, 6, 3, 1, 1>, ReLU, MaxPool<2>, Conv<6, 5, 3, 1, 0>, ReLU, Flatten,
+                           Linear<140, 6>>;
+// a conv large enough that a lone sample splits its output channels over threads (13 = 4+4+5)
+using SplitNet = Sequential<Input<16, 17, 15>, Conv<16, 13, 3, 1, 1>, ReLU, MaxPool<2>, Flatten, Linear<728, 5>>;
 // Conv + BatchNorm (+ ReLU) groups, a residual block with a strided projection, a depthwise conv
 // (no bf16 kernel: fp32 fallback), global pooling
 using BnNet = Sequential<Input<3, 11, 9>, Conv<3, 12, 3, 1, 1>, BatchNorm<12>, ReLU,
@@ -67,6 +72,31 @@ TEST_CASE("bf16 rounding: nearest, ties to even, NaN and infinity kept", "[bf16]
     CHECK(b16::widen(0x4049) == std::bit_cast<float>(0x40490000u));
 }
 
+TEST_CASE("bf16 packing rows: the compiled path gives the scalar loops' bits, specials included", "[bf16]") {
+    std::vector<float> x = random_vec(37, 3, -3.0f, 3.0f);
+    const std::uint32_t specials[] = {0x3F808000u, 0x3F818000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F800001u,
+                                      0xFFFFFFFFu, 0x7F7FFFFFu, 0x00000001u, 0x80008000u, 0x00018000u};
+    for (std::size_t i = 0; i < std::size(specials); ++i) x[3 * i + 1] = std::bit_cast<float>(specials[i]);
+    for (std::size_t n : {1, 7, 8, 9, 16, 37}) {
+        std::vector<b16::bf16_t> got(n + 1, 0xABCD), odd(n);
+        b16::round_row(x.data(), got.data(), n);
+        for (std::size_t i = 0; i < n; ++i) {
+            INFO("n " << n << ", i " << i);
+            CHECK(got[i] == b16::round(x[i]));
+            odd[i] = b16::bf16_t(i * 977);
+        }
+        CHECK(got[n] == 0xABCD);  // nothing written past n
+        std::vector<std::uint32_t> pairs(n + 1, 7), half(n);
+        b16::pair_row(got.data(), odd.data(), pairs.data(), n);
+        b16::pair_row(got.data(), nullptr, half.data(), n);
+        for (std::size_t i = 0; i < n; ++i) {
+            CHECK(pairs[i] == b16::pair(got[i], odd[i]));
+            CHECK(half[i] == b16::pair(got[i], 0));
+        }
+        CHECK(pairs[n] == 7u);
+    }
+}
+
 TEST_CASE("bf16 GEMM: the compiled path gives the reference's bits at awkward sizes", "[bf16]") {
     INFO("path: " << b16::path_name);
     std::uint64_t seed = 1;
@@ -92,15 +122,16 @@ TEST_CASE("bf16 GEMM: the compiled path gives the reference's bits at awkward si
             }
 }
 
-TEST_CASE("cpu_bf16 gives reference_bf16's bits on odd shapes, batch 1 and 3, 1 to 3 threads", "[bf16][threads]") {
+template <class Net>
+void check_same_bits(std::uint64_t seed) {
     const thread_count_guard guard;
-    OddNet net(7);
-    randomize_buffers(net, 8);
+    Net net(seed);
+    randomize_buffers(net, seed + 1);
     for (std::size_t n : {1, 3}) {
-        const auto x = random_vec(n * OddNet::input_size, 9 + n);
+        const auto x = random_vec(n * Net::input_size, seed + 2 + n);
         const auto want = run(net, x, n, true);
         std::vector<float> fp32(want.size());
-        net.forward<reference>(x.data(), fp32.data(), n);
+        net.template forward<reference>(x.data(), fp32.data(), n);
         check_close(want, fp32, "bf16 reference vs fp32 reference", 3e-2);  // bf16: 8 significant bits
         for (std::size_t threads : {1, 2, 3}) {
             set_num_threads(threads);
@@ -108,6 +139,12 @@ TEST_CASE("cpu_bf16 gives reference_bf16's bits on odd shapes, batch 1 and 3, 1 
             CHECK(same_bits(run(net, x, n, false), want));
         }
     }
+}
+
+TEST_CASE("cpu_bf16 gives reference_bf16's bits on odd shapes, batch 1 and 3, 1 to 3 threads", "[bf16][threads]") {
+    check_same_bits<OddNet>(7);
+    check_same_bits<WideNet>(17);
+    check_same_bits<SplitNet>(27);
 }
 
 TEST_CASE("cpu_bf16 with Conv + BatchNorm groups and blocks: close to reference_bf16, same bits on 1 to 3 threads", "[bf16][threads]") {

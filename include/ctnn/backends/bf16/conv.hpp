@@ -4,7 +4,8 @@
 // (im2col, pairs of consecutive k = (ci, kh, kw) in one word: gemm.hpp) and multiplied by the
 // prepared weights (rounded to bf16 once, gemm.hpp's pack_a): Y'[Co, N] = bias + W B, N = OH * OW
 // output positions, summed in fp32. The epilogue applies a fused BatchNorm (fp32 scale and shift
-// from its running statistics, as the cpu backend's conv_bn.hpp) and activation, and writes y.
+// from its running statistics, as the cpu backend's conv_bn.hpp) and activation, or ReLU and a
+// 2x2 max pool, and writes y.
 // Samples are split over threads; a lone sample splits its output channels (the same bits).
 // reference_bf16: the definition, direct loops in the GEMM's order (gemm.hpp), no epilogue.
 // Grouped and depthwise convolutions have no bf16 kernel: they run the fp32 ones (fallback).
@@ -18,11 +19,14 @@
 #include "../../error.hpp"
 #include "../../layers/batchnorm.hpp"
 #include "../../layers/conv.hpp"
+#include "../../layers/maxpool.hpp"
+#include "../../layers/relu.hpp"
 #include "../../memory.hpp"
 #include "../../threads.hpp"
 #include "../cpu/conv_bn.hpp"
 #include "../cpu/epilogue.hpp"
 #include "gemm.hpp"
+#include "pack.hpp"
 #include "tag.hpp"
 
 namespace ctnn::bf16_detail {
@@ -74,11 +78,7 @@ struct conv_bf16 : conv_geometry<Ci, Co, K, S, P, D, In> {
     /// B for one sample xn [Ci, H, Wd].
     static void pack_input(const float* xn, bf16_t* xp, std::uint32_t* b) {
         for (std::size_t ci = 0; ci < Ci; ++ci)
-            for (std::size_t h = 0; h < H; ++h) {
-                const float* src = xn + (ci * H + h) * Wd;
-                bf16_t* dst = xp + (ci * Hp + h + P) * Wp + P;
-                for (std::size_t w = 0; w < Wd; ++w) dst[w] = round(src[w]);
-            }
+            for (std::size_t h = 0; h < H; ++h) round_row(xn + (ci * H + h) * Wd, xp + (ci * Hp + h + P) * Wp + P, Wd);
         for (std::size_t p = 0; p < Kp; ++p) {
             const bf16_t* e = xp + g::offset(2 * p);
             const bool has_odd = 2 * p + 1 < Kd;
@@ -88,37 +88,58 @@ struct conv_bf16 : conv_geometry<Ci, Co, K, S, P, D, In> {
                 const bf16_t* er = e + oh * S * Wp;
                 const bf16_t* orow = o + oh * S * Wp;
                 std::uint32_t* r = row + oh * OW;
-                if (has_odd)
-                    for (std::size_t ow = 0; ow < OW; ++ow) r[ow] = pair(er[ow * S], orow[ow * S]);
-                else
-                    for (std::size_t ow = 0; ow < OW; ++ow) r[ow] = pair(er[ow * S], 0);
+                if constexpr (S == 1) {
+                    pair_row(er, has_odd ? orow : nullptr, r, OW);
+                } else {
+                    for (std::size_t ow = 0; ow < OW; ++ow) r[ow] = pair(er[ow * S], has_odd ? orow[ow * S] : bf16_t(0));
+                }
             }
         }
     }
 
-    /// Channels [c0, c1) of y [Co, N] from Y' (bias included): Act(z), or Act(fma(z, scale, shift))
-    /// with a folded BatchNorm (coef = [bias | scale | shift]).
+    /// Channels [c0, c1) of y [Co, N] from Y' (bias included): Act(z), or Act(z * scale + shift)
+    /// with a folded BatchNorm (coef = [bias | scale | shift]), as the cpu backend's epilogues.
     template <class Act>
     static void epilogue(const float* yt, float* yn, const float* coef, std::size_t c0, std::size_t c1) {
+        using Vt = simd::vec;
         for (std::size_t c = c0; c < c1; ++c) {
             const float* r = yt + c * Npad;
             float* o = yn + c * N;
-            if constexpr (cpu_detail::folds_bn<Act>) {
-                const float s = coef[Co + c], t = coef[2 * Co + c];
-                for (std::size_t i = 0; i < N; ++i) o[i] = Act::f(std::fma(r[i], s, t));
-            } else {
-                for (std::size_t i = 0; i < N; ++i) o[i] = Act::f(r[i]);
-            }
+            const cpu_detail::chan_affine<Act, Vt> bn(coef, Co, c);
+            const cpu_detail::chan_affine<Act, simd::scalar> bn1(coef, Co, c);
+            std::size_t i = 0;
+            for (; i + Vt::width <= N; i += Vt::width) Vt::store(o + i, Act::template v<Vt>(bn(Vt::load(r + i))));
+            for (; i < N; ++i) o[i] = Act::f(bn1(r[i]));
         }
     }
 
-    /// y = Act(conv(x)) for a batch; coef: a folded BatchNorm's coefficients, else null (the bias).
+    /// A fused 2x2 stride-2 max pool after Act (a monotone activation: max commutes with it),
+    /// by the cpu backend's row kernel (the reference MaxPool's NaN rule): its output size.
+    static constexpr std::size_t PH = OH / 2, PW = OW / 2;
     template <class Act>
+    static void epilogue_pool(const float* yt, float* yn, std::size_t c0, std::size_t c1) {
+        for (std::size_t c = c0; c < c1; ++c)
+            for (std::size_t ph = 0; ph < PH; ++ph) {
+                const float* r = yt + c * Npad + 2 * ph * OW;
+                cpu_detail::pool2x2_row<Act, PW>(r, r + OW, OW, 2 * ph * OW, yn + (c * PH + ph) * PW, nullptr);
+            }
+    }
+    template <class Act, bool Pool>
+    static void finish(const float* yt, float* yn, const float* coef, std::size_t c0, std::size_t c1) {
+        if constexpr (Pool) epilogue_pool<Act>(yt, yn, c0, c1);
+        else epilogue<Act>(yt, yn, coef, c0, c1);
+    }
+
+    /// y = Act(conv(x)) (Pool: then a 2x2 max pool) for a batch; coef: a folded BatchNorm's
+    /// coefficients, else null (the bias).
+    template <class Act, bool Pool = false>
     static void forward(const forward_args& a, const float* coef = nullptr) {
+        static_assert(!Pool || !cpu_detail::folds_bn<Act>);
+        constexpr std::size_t out_size = Pool ? Co * PH * PW : Co * N;
         const float* bias = coef ? coef : a.params + Co * Kd;
         if (a.n == 1 && !detail::inside_parallel()) {
             const std::size_t T = tasks_for((Co + 3) / 4, double(Co) * double(Kd * N));
-            if (T > 1) return forward_one<Act>(a, bias, coef, T);
+            if (T > 1) return forward_one<Act, Pool>(a, bias, coef, T);
         }
         const std::size_t T = tasks_for(a.n, double(a.n) * double(Co * Kd * N));
         parallel_for(T, [&](std::size_t t) {
@@ -133,7 +154,7 @@ struct conv_bf16 : conv_geometry<Ci, Co, K, S, P, D, In> {
             for (std::size_t n = r.begin; n < r.end; ++n) {
                 pack_input(a.x + n * Ci * H * Wd, xp, b);
                 gemm(w, b, Kp, Npad, 0, Co, Npad, bias, yt, Npad);
-                epilogue<Act>(yt, a.y + n * Co * N, coef, 0, Co);
+                finish<Act, Pool>(yt, a.y + n * out_size, coef, 0, Co);
             }
         });
     }
@@ -148,7 +169,7 @@ private:
 
     /// One sample: B packed once by the calling thread (in its scratch), output channels split
     /// over T tasks in blocks of 4 rows (every value the same bits as unsplit).
-    template <class Act>
+    template <class Act, bool Pool>
     static void forward_one(const forward_args& a, const float* bias, const float* coef, std::size_t T) {
         float* s = detail::work_scratch(scratch_floats);
         auto* xp = reinterpret_cast<bf16_t*>(s);
@@ -161,7 +182,7 @@ private:
             const range r = split(Co, t, T, 4);
             if (r.begin == r.end) return;
             gemm(w, b, Kp, Npad, r.begin, r.end, Npad, bias, yt, Npad);
-            epilogue<Act>(yt, a.y, coef, r.begin, r.end);
+            finish<Act, Pool>(yt, a.y, coef, r.begin, r.end);
         });
     }
 };
@@ -240,6 +261,17 @@ struct fused<cpu_bf16, In, Conv<Ci, Co, K, S, P, D, 1>, L1, L2> : kernel_base {
     static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2};
     static void forward(const group_forward_args<2>& g) {
         impl::template forward<cpu_detail::act<L1>>(cpu_detail::merged(g.first(), g.last()));
+    }
+};
+
+/// Conv + ReLU + a 2x2 stride-2 MaxPool as one inference kernel on cpu_bf16.
+template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::size_t P, std::size_t D, class In>
+    requires(bf16_detail::conv_bf16<Ci, Co, K, S, P, D, In>::PH > 0 && bf16_detail::conv_bf16<Ci, Co, K, S, P, D, In>::PW > 0)
+struct fused<cpu_bf16, In, Conv<Ci, Co, K, S, P, D, 1>, ReLU, MaxPool<2, 2>> : kernel_base {
+    using impl = bf16_detail::conv_bf16<Ci, Co, K, S, P, D, In>;
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 3};
+    static void forward(const group_forward_args<3>& g) {
+        impl::template forward<cpu_detail::relu, true>(cpu_detail::merged(g.first(), g.last()));
     }
 };
 

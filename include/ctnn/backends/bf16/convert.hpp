@@ -17,9 +17,10 @@ using bf16_t = std::uint16_t;
 
 inline bf16_t round(float x) {
     const std::uint32_t u = std::bit_cast<std::uint32_t>(x);
-    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return static_cast<bf16_t>((u >> 16) | 0x0040u);  // NaN: keep it, quiet
-    const std::uint32_t lsb = (u >> 16) & 1u;
-    return static_cast<bf16_t>((u + 0x7FFFu + lsb) >> 16);
+    const std::uint32_t nearest = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    const std::uint32_t nan = (u >> 16) | 0x0040u;  // a NaN stays a NaN, quiet
+    // (a select, not a branch: loops of it vectorize)
+    return static_cast<bf16_t>((u & 0x7FFFFFFFu) > 0x7F800000u ? nan : nearest);
 }
 inline float widen(bf16_t b) { return std::bit_cast<float>(std::uint32_t(b) << 16); }
 /// x rounded to the nearest bf16, as a float (exact: the low 16 bits are zero).
