@@ -7,6 +7,7 @@
 //
 // The checkpoints are the examples' (fashion_mnist.ckpt, fashion_resnet.ckpt: the net types below
 // are the examples'; the checkpoint's architecture check refuses any other); "-" skips a net.
+// Then single layers of those nets (random weights, batch 256, 1 thread), fp32 against bf16.
 // DIR: the Fashion-MNIST IDX files (default /usr/share/datasets/fashion-mnist); ROUNDS default 7.
 #include <ctnn/bf16.hpp>
 #include <ctnn/data.hpp>
@@ -102,6 +103,42 @@ void measure(const char* name, Net& net, const data::dataset& test, std::size_t 
     }
 }
 
+/// One layer (and its fused followers) alone, random weights, batch 256, 1 thread: where the
+/// nets' times come from. Interleaved as above.
+template <class Net>
+void layer(const char* what, std::size_t rounds) {
+    Net net(1);
+    bf16_net<Net> b(net);
+    constexpr std::size_t n = 256;
+    std::vector<float> x(n * Net::input_size), y(n * Net::output_size);
+    rng g(3);
+    for (float& v : x) v = g.uniform(-1.0f, 1.0f);
+    net.warm_up();
+    b.warm_up();
+    std::vector<double> t32, t16;
+    for (std::size_t r = 0; r < rounds; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        net.forward(x.data(), y.data(), n);
+        t32.push_back(seconds_since(t0));
+        t0 = std::chrono::steady_clock::now();
+        b.forward(x.data(), y.data(), n);
+        t16.push_back(seconds_since(t0));
+    }
+    std::printf("layer %-34s fp32 %8.0f us, bf16 %8.0f us, bf16 speed-up %.2fx\n", what, median(t32) * 1e6, median(t16) * 1e6,
+                median(t32) / median(t16));
+}
+
+void layers(std::size_t rounds) {
+    set_num_threads(1);
+    layer<Sequential<Input<1, 28, 28>, Conv<1, 16, 3, 1, 1>, ReLU, MaxPool<2>>>("Conv 1->16 3x3 @28 +ReLU+pool", rounds);
+    layer<Sequential<Input<16, 14, 14>, Conv<16, 32, 3, 1, 1>, ReLU, MaxPool<2>>>("Conv 16->32 3x3 @14 +ReLU+pool", rounds);
+    layer<Sequential<Input<1568>, Linear<1568, 10>>>("Linear 1568->10", rounds);
+    layer<Sequential<Input<32, 14, 14>, Conv<32, 32, 3, 1, 1>, BatchNorm<32>, ReLU>>("Conv 32->32 3x3 @14 +BN+ReLU", rounds);
+    layer<Sequential<Input<64, 7, 7>, Conv<64, 64, 3, 1, 1>, BatchNorm<64>, ReLU>>("Conv 64->64 3x3 @7 +BN+ReLU", rounds);
+    layer<Sequential<Input<64, 7, 7>, Conv<64, 128, 3, 2, 1>, BatchNorm<128>>>("Conv 64->128 3x3 s2 @7 +BN", rounds);
+    layer<Sequential<Input<128, 4, 4>, Conv<128, 128, 3, 1, 1>, BatchNorm<128>>>("Conv 128->128 3x3 @4 +BN", rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +164,7 @@ int main(int argc, char** argv) {
             load_checkpoint(argv[2], net, opt);
             measure("fashion resnet", net, test, rounds);
         }
+        layers(rounds);
         return 0;
     } catch (const std::exception& e) {
         std::cerr << "ctnn_bench_bf16: " << e.what() << "\n";
