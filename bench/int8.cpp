@@ -25,23 +25,12 @@
 #include <string>
 #include <vector>
 
+#include "fashion_nets.hpp"
+
 using namespace ctnn;
 
-using FashionNet = Sequential<Input<1, 28, 28>, Conv<1, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 32, 3, 1, 1>, ReLU, MaxPool<2>,
-                              Flatten, Linear<32 * 7 * 7, 10>>;
-
-template <std::size_t Cin, std::size_t Cout, std::size_t Stride = 1>
-using Conv3x3 = Conv<Cin, Cout, 3, Stride, 1>;
-template <std::size_t Cin, std::size_t Cout, std::size_t Stride, class Shortcut>
-using BasicBlock = Chain<Residual<Chain<Conv3x3<Cin, Cout, Stride>, BatchNorm<Cout>, ReLU, Conv3x3<Cout, Cout>, BatchNorm<Cout>>,
-                                  Shortcut>,
-                         ReLU>;
-template <std::size_t C>
-using Basic = BasicBlock<C, C, 1, Identity>;
-template <std::size_t Cin, std::size_t Cout>
-using Down = BasicBlock<Cin, Cout, 2, Chain<Conv<Cin, Cout, 1, 2, 0>, BatchNorm<Cout>>>;
-using FashionResNet = Sequential<Input<1, 28, 28>, Conv3x3<1, 32>, BatchNorm<32>, ReLU, MaxPool<2>, Basic<32>, Down<32, 64>, Basic<64>,
-                                 Down<64, 128>, GlobalAvgPool, Linear<128, 10>>;
+using ctnn_bench::fashion::FashionNet;
+using ctnn_bench::fashion::FashionResNet;
 
 namespace {
 

@@ -145,21 +145,33 @@ struct conv_bf16 : conv_geometry<Ci, Co, K, S, P, D, In> {
         parallel_for(T, [&](std::size_t t) {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
-            float* s = detail::work_scratch(scratch_floats);
-            auto* xp = reinterpret_cast<bf16_t*>(s);
-            auto* b = reinterpret_cast<std::uint32_t*>(s + plane_floats);
-            float* yt = s + plane_floats + b_floats;
-            const float* w = weights(a, yt + y_floats);
-            clear(xp, b);
+            const scratch sc = carve(a);
             for (std::size_t n = r.begin; n < r.end; ++n) {
-                pack_input(a.x + n * Ci * H * Wd, xp, b);
-                gemm(w, b, Kp, Npad, 0, Co, Npad, bias, yt, Npad);
-                finish<Act, Pool>(yt, a.y + n * out_size, coef, 0, Co);
+                pack_input(a.x + n * Ci * H * Wd, sc.xp, sc.b);
+                gemm(sc.w, sc.b, Kp, Npad, 0, Co, Npad, bias, sc.yt, Npad);
+                finish<Act, Pool>(sc.yt, a.y + n * out_size, coef, 0, Co);
             }
         });
     }
 
 private:
+    /// This thread's scratch: the padded input plane, B (cleared: its padding stays zero), the
+    /// output tile, and the weights (prepared, or packed here into the rest).
+    struct scratch {
+        bf16_t* xp;
+        std::uint32_t* b;
+        float* yt;
+        const float* w;
+    };
+    static scratch carve(const forward_args& a) {
+        float* s = detail::work_scratch(scratch_floats);
+        scratch sc{reinterpret_cast<bf16_t*>(s), reinterpret_cast<std::uint32_t*>(s + plane_floats), s + plane_floats + b_floats,
+                   nullptr};
+        sc.w = weights(a, sc.yt + y_floats);
+        clear(sc.xp, sc.b);
+        return sc;
+    }
+
     /// The prepared weights, or (a call without them) this thread's packing of the parameters.
     static const float* weights(const forward_args& a, float* spare) {
         if (a.prepared) return a.prepared;
@@ -171,18 +183,13 @@ private:
     /// over T tasks in blocks of 4 rows (every value the same bits as unsplit).
     template <class Act, bool Pool>
     static void forward_one(const forward_args& a, const float* bias, const float* coef, std::size_t T) {
-        float* s = detail::work_scratch(scratch_floats);
-        auto* xp = reinterpret_cast<bf16_t*>(s);
-        auto* b = reinterpret_cast<std::uint32_t*>(s + plane_floats);
-        float* yt = s + plane_floats + b_floats;
-        const float* w = weights(a, yt + y_floats);
-        clear(xp, b);
-        pack_input(a.x, xp, b);
+        const scratch sc = carve(a);
+        pack_input(a.x, sc.xp, sc.b);
         parallel_for(T, [&](std::size_t t) {
             const range r = split(Co, t, T, 4);
             if (r.begin == r.end) return;
-            gemm(w, b, Kp, Npad, r.begin, r.end, Npad, bias, yt, Npad);
-            finish<Act, Pool>(yt, a.y, coef, r.begin, r.end);
+            gemm(sc.w, sc.b, Kp, Npad, r.begin, r.end, Npad, bias, sc.yt, Npad);
+            finish<Act, Pool>(sc.yt, a.y, coef, r.begin, r.end);
         });
     }
 };
