@@ -64,6 +64,10 @@ struct forward_args {
     float* work = nullptr;
     void* stream = nullptr;                  // the backend's queue (CUDA: the cudaStream_t), or null
     const std::uint64_t* seed = nullptr;     // device memory: this step's random seed (CUDA Dropout)
+    // Inference, kernels (and groups: on the last layer's arguments) with traits.adds only: an
+    // array [n, out_shape] the kernel adds to what it writes, y = f(x) + addend, while y is still
+    // in cache (a Residual's shortcut). Null: nothing is added. It may be x itself, never y.
+    const float* addend = nullptr;
 };
 
 /// Arguments of a backward kernel. Parameter gradients are accumulated (+=), like PyTorch.
@@ -96,6 +100,7 @@ struct kernel_traits {
     bool overwrites_dparams = false;     // honours backward_args::overwrite_dparams
     std::size_t fuses = 1;               // fused groups: the layers it covers
     bool fuses_in_training = false;      // fused groups: also runs the training forward and backward
+    bool adds = false;                   // inference forward honours forward_args::addend
 };
 
 /// The defaults every kernel derives from.

@@ -190,6 +190,7 @@ struct subnet {
         float* mem = nullptr;         // training: the layout's base; inference: the work area
         rng* gen = nullptr;
         call_context ctx{};
+        const float* addend = nullptr;  // inference: added to the output (adds says by whom)
     };
 
     template <class In, bool OwnOutput>
@@ -238,6 +239,7 @@ struct subnet {
         }
         float* scratch(std::size_t) const { return p.ctx.scratch; }
         float* work(std::size_t) const { return p.mem + 2 * align_floats(n * inner_max(In::value)); }
+        const float* addend() const { return p.addend; }
         float* grad_buffer(int) const { return nullptr; }
         bool grads_stale() const { return false; }
         rng* gen() const { return nullptr; }
@@ -272,10 +274,15 @@ struct subnet {
                 P::template kernel<B, I>::prepare(params + P::param_offset[I], out + P::template prepared_offset<B>[I]);
         });
     }
+    /// Whether an inference forward adds part::addend to the output in the kernel that writes it
+    /// (executor.hpp: adds_output); if not, the caller adds it.
+    template <class In, class B>
+    static constexpr bool adds = executor<plan_t<In>, B>::adds_output;
     template <class In, class B>
     static constexpr kernel_traits traits{.scratch = plan_t<In>::template scratch<B>,
                                           .shared_per_task = plan_t<In>::template shared_scratch<B>,
-                                          .prepared = plan_t<In>::template prepared_offset<B>[depth]};
+                                          .prepared = plan_t<In>::template prepared_offset<B>[depth],
+                                          .adds = adds<In, B>};
     template <class In, class B>
     static constexpr bool runs_on = plan_t<In>::template runs_on<B>;
 };

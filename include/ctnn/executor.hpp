@@ -12,6 +12,8 @@
 //       const float* prepared(std::size_t i) const;   // layer i's prepared parameters, or null
 //       float* scratch(std::size_t i) const;    // layer i's own scratch, or null (host)
 //       float* work(std::size_t i) const;       // optional: layer i's inference workspace
+//       const float* addend() const;            // optional: added to the output in inference,
+//                                               // inside its kernel where adds_output says so
 //       float* grad_buffer(int which) const;    // backward's two gradient buffers (0, 1)
 //       bool grads_stale() const;               // first backward since zero_grad: overwrite
 //       void grads_done(std::size_t i) const;   // optional: layers i.. have their final gradients
@@ -116,6 +118,8 @@ private:
         a.prepared = m.prepared(I);
         a.scratch = m.scratch(I);
         if constexpr (!Training && requires { m.work(I); }) a.work = m.work(I);
+        if constexpr (!Training && I + 1 == depth && requires { m.addend(); })
+            if constexpr (adds_output) a.addend = m.addend();
         a.stream = m.stream();
         a.seed = m.seed();
         return a;
@@ -144,16 +148,31 @@ private:
         return a;
     }
 
-    /// The start of the training group layer I belongs to.
-    template <std::size_t I>
+    /// The start of the (training) group layer I belongs to.
+    template <std::size_t I, bool Training = true>
     static constexpr std::size_t group_start() {
         std::size_t s = I;
-        while (Plan::template groups<Backend, true>[s] == 0) --s;
+        while (Plan::template groups<Backend, Training>[s] == 0) --s;
         return s;
     }
+    template <bool Training>
+    static constexpr std::size_t last_start() { return group_start<depth - 1, Training>(); }
     /// What runs a group: the layer's kernel, or the fused group.
     template <std::size_t I, std::size_t G>
     using runner = std::conditional_t<G == 1, kernel<I>, typename Plan::template group<Backend, I>>;
+
+public:
+    /// Whether an inference forward adds the memory's addend() to the net's output inside the
+    /// kernel that writes it (forward_args::addend): the last group's runner honours one. When
+    /// not, the executor passes none and the caller adds it (block.hpp: a Residual's body).
+    static constexpr bool adds_output = [] {
+        if constexpr (depth == 0) {
+            return false;
+        } else {
+            constexpr std::size_t s = last_start<false>(), G = Plan::template groups<Backend, false>[s];
+            return !(G == 1 && Plan::aliases[s]) && runner<s, G>::traits.adds;
+        }
+    }();
 };
 
 }  // namespace ctnn

@@ -5,7 +5,9 @@
 // there is an nn.Sequential). An activation after the sum is simply the next layer.
 //
 // Its kernel is the same on every backend (block.hpp). An aliasing shortcut (Identity) runs
-// nothing: x is added as it is.
+// nothing: x is added as it is. In inference the sum is formed by the body's last kernel as it
+// writes its output, where that kernel can (kernel_traits::adds: the cpu convolutions), and
+// otherwise by a pass after it; the bits are the same (one float add either way).
 #pragma once
 #include <cstddef>
 #include <string>
@@ -69,6 +71,8 @@ struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
     static constexpr kernel_traits traits =
         detail::block_traits(body_net::template traits<In, B>, shortcut_net::template traits<In, B>);
     using ops = block_ops<B>;
+    /// The body's last kernel adds the shortcut into its output (forward_args::addend).
+    static constexpr bool body_adds = body_net::template adds<In, B>;
 
     static void prepare(const float* params, float* out) {
         body_net::template prepare<In, B>(params, out);
@@ -93,16 +97,19 @@ struct kernel<Residual<Body, Shortcut>, In, B> : kernel_base {
             }
             return;
         }
+        // Inference: the shortcut first (into the work's head), then the body, whose last kernel
+        // adds the shortcut to what it writes where it can (body_adds), else a pass adds it.
         float* tmp = a.work;  // the shortcut's output
         float* sub = a.work + align_floats(n * out_size);
-        body_net::template forward<In, B, true>({a.x, a.y, a.params, a.buffers, nullptr, pre, sub, nullptr, c}, n, false);
-        if constexpr (R::identity_shortcut) {
-            ops::add(a.y, a.y, a.x, n * out_size, a.stream);
-        } else {
+        const float* shortcut_y = a.x;
+        if constexpr (!R::identity_shortcut) {
             shortcut_net::template forward<In, B, true>(
                 shortcut_part(a.x, tmp, a.params, a.buffers, nullptr, pre ? pre + body_prepared : nullptr, sub, nullptr, c), n, false);
-            ops::add(a.y, a.y, tmp, n * out_size, a.stream);
+            shortcut_y = tmp;
         }
+        body_net::template forward<In, B, true>(
+            {a.x, a.y, a.params, a.buffers, nullptr, pre, sub, nullptr, c, body_adds ? shortcut_y : nullptr}, n, false);
+        if constexpr (!body_adds) ops::add(a.y, a.y, shortcut_y, n * out_size, a.stream);
     }
 
     static void backward(const backward_args& a) {

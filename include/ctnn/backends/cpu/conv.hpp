@@ -192,24 +192,27 @@ struct conv_s1 {
 
     /// y [n, Co, ...] for the samples [b, e) of x, with activation Act and pool Pool.
     /// With max_pool_saving, saved [n, Co, PH, PW] gets the index of each window's maximum.
+    /// add: forward_args::addend (no pool), or null.
     template <class Act, class Pool>
     static void forward_samples(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                std::size_t e, float* saved = nullptr) {
+                                std::size_t e, float* saved = nullptr, const float* add = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* xp = detail::work_scratch(scratch_floats);
         clear_scratch(xp, xp + xp_size);
         for (std::size_t n = b; n < e; ++n)
             direct_sample<Act, Pool, fwd>(x + n * Ci * H * Wd, y + n * out_size, w, bias, 0, Co,
-                                          saves_index<Pool> ? saved + n * out_size : nullptr, xp);
+                                          saves_index<Pool> ? saved + n * out_size : nullptr, xp,
+                                          add ? add + n * out_size : nullptr);
     }
 
     /// The output channels [co0, co1) of one sample, xn [Ci, H, Wd] to yn [Co, PH, PW] (sn: its
     /// saved pool indices), through this thread's scratch xp (cleared by clear_scratch), by a
     /// GEMM with blocking Blk (any: every value is the same fma chain whatever the tile).
-    /// With a folded BatchNorm (epilogue.hpp), bias is its coefficients.
+    /// With a folded BatchNorm (epilogue.hpp), bias is its coefficients; an: the sample's addend
+    /// (forward_args::addend, no pool) or null.
     template <class Act, class Pool, class Blk>
     static void direct_sample(const float* xn, float* yn, const float* w, const float* bias, std::size_t co0,
-                              std::size_t co1, float* sn, float* xp) {
+                              std::size_t co1, float* sn, float* xp, const float* an = nullptr) {
         constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
         static_assert(Pool::K == 1 || !folds_bn<Act>);
         float* xc = xp + xp_size;
@@ -228,6 +231,7 @@ struct conv_s1 {
                     for (; ow + W <= OW; ow += W) V::store(o + oh * OW + ow, Act::template v<V>(bn(V::load(r + oh * pitch + ow))));
                     for (; ow < OW; ++ow) o[oh * OW + ow] = Act::f(bn1(r[oh * pitch + ow]));
                 }
+                add_residual(o, an ? an + co * OH * OW : nullptr, OH * OW);
             } else if constexpr (Pool::K == 2 && Pool::S == 2) {
                 // the activation commutes with max (it is monotone) and runs once per output
                 float* sv = saves_index<Pool> ? sn + co * PH * PW : nullptr;
@@ -262,7 +266,8 @@ struct conv_s1 {
     /// (u: the transformed weights from prepare, or null to transform them here)
     template <class Act, class Pool>
     static void forward_samples_wino(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                     std::size_t e, float* saved = nullptr, const float* u = nullptr) {
+                                     std::size_t e, float* saved = nullptr, const float* u = nullptr,
+                                     const float* add = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* us = detail::work_scratch(scratch_floats) + fwd_scratch;
         float* xs = us + wff::u_size;
@@ -276,11 +281,12 @@ struct conv_s1 {
         for (std::size_t n = b; n < e; ++n) {
             const float* xn = x + n * Ci * H * Wd;
             if (!all_finite<Ci * H * Wd>(xn)) {
-                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved);
+                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved, add);
                 continue;
             }
             wff::load_input(xn, xs);
-            wff::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr);
+            wff::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr,
+                                                add ? add + n * out_size : nullptr);
         }
     }
 
@@ -303,8 +309,8 @@ struct conv_s1 {
         }
     }
 
-    /// y = Pool(Act(conv(x))) for a batch; coef: a folded BatchNorm's coefficients (epilogue.hpp),
-    /// else null (the bias).
+    /// y = Pool(Act(conv(x))) (+ a.addend, without a pool) for a batch; coef: a folded
+    /// BatchNorm's coefficients (epilogue.hpp), else null (the bias).
     template <class Act, class Pool>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* w = a.params;
@@ -331,8 +337,8 @@ struct conv_s1 {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
             if constexpr (wino_fwd && pool_ok)
-                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, u);
-            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved);
+                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, u, a.addend);
+            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, a.addend);
         });
     }
 };
@@ -351,7 +357,8 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> : kernel_base {
     static constexpr kernel_traits traits{.scratch = impl::scratch_floats,
                                           .shared_per_task = impl::shared_floats_per_task,
                                           .prepared = impl::prepared_floats,
-                                          .overwrites_dparams = true};
+                                          .overwrites_dparams = true,
+                                          .adds = true};
     static void prepare(const float* params, float* out) { impl::prepare(params, out); }
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
     static void backward(const backward_args& a) { cpu_detail::conv_s1_backward<Ci, Co, K, P, In, false>::run(a); }
@@ -364,6 +371,7 @@ inline forward_args merged(const forward_args& first, const forward_args& last) 
     forward_args a = first;
     a.y = last.y;
     a.saved = last.saved;
+    a.addend = last.addend;
     return a;
 }
 inline backward_args merged(const backward_args& first, const backward_args& last) {
@@ -379,7 +387,7 @@ inline backward_args merged(const backward_args& first, const backward_args& las
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, class L2>
 struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, L2> : kernel_base {
     using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2, .adds = true};
     static void forward(const group_forward_args<2>& g) {
         impl::template forward<cpu_detail::relu, cpu_detail::no_pool>(cpu_detail::merged(g.first(), g.last()));
     }

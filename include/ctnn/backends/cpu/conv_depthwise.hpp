@@ -100,7 +100,8 @@ struct conv_depthwise {
         }
     }
 
-    /// y = Act(conv(x)); coef: a folded BatchNorm's coefficients (epilogue.hpp), else null (the bias).
+    /// y = Act(conv(x)) (+ a.addend); coef: a folded BatchNorm's coefficients (epilogue.hpp), else
+    /// null (the bias).
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * KK;
@@ -114,8 +115,10 @@ struct conv_depthwise {
             for (std::size_t i = r.begin; i < r.end; ++i) {  // i = n * Ci + g
                 load_plane(a.x + i * HW, xs);
                 for (std::size_t co = (i % Ci) * M; co < (i % Ci + 1) * M; ++co) {
-                    forward_channel(xs, a.params + co * KK, bias[co], a.y + (i / Ci * Co + co) * Nc);
+                    const std::size_t at = (i / Ci * Co + co) * Nc;
+                    forward_channel(xs, a.params + co * KK, bias[co], a.y + at);
                     if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(a.y + i / Ci * Co * Nc, bias, co, co + 1);
+                    if (a.addend) add_residual(a.y + at, a.addend + at, Nc);
                 }
             }
         });

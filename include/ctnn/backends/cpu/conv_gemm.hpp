@@ -106,7 +106,8 @@ struct conv_gemm {
             }
     }
 
-    /// y = Act(conv(x)); coef: a folded BatchNorm's coefficients (epilogue.hpp), else null (the bias).
+    /// y = Act(conv(x)) (+ a.addend); coef: a folded BatchNorm's coefficients (epilogue.hpp), else
+    /// null (the bias).
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * Kg;
@@ -129,6 +130,10 @@ struct conv_gemm {
                     Nc, bias + g * Cog);
                 if constexpr (!std::is_same_v<Act, identity>)
                     channel_epilogue<Act, Co, Nc>(a.y + i / G * Co * Nc, bias, g * Cog, (g + 1) * Cog);
+                if (a.addend) {
+                    const std::size_t at = (i / G * Co + g * Cog) * Nc;
+                    add_residual(a.y + at, a.addend + at, Cog * Nc);
+                }
             }
         });
     }
@@ -157,6 +162,10 @@ struct conv_gemm {
                     float* yn = a.y + (n0 + s) * Co * Nc;
                     for (std::size_t o = m.begin; o < m.end; ++o) std::copy_n(yc + o * Lf + s * Nc, Nc, yn + o * Nc);
                     if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(yn, bias, m.begin, m.end);
+                    if (a.addend) {
+                        const std::size_t at = ((n0 + s) * Co + m.begin) * Nc;
+                        add_residual(a.y + at, a.addend + at, (m.end - m.begin) * Nc);
+                    }
                 }
             }
         });
@@ -300,7 +309,7 @@ template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::siz
 struct kernel<Conv<Ci, Co, K, S, P, D, G>, In, cpu> : kernel_base {
     using impl = std::conditional_t<(Ci == G && G > 1), cpu_detail::conv_depthwise<Ci, Co, K, S, P, D, In>,
                                     cpu_detail::conv_gemm<Ci, Co, K, S, P, D, G, In>>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true, .adds = true};
     static void forward(const forward_args& a) { impl::forward(a); }
     static void backward(const backward_args& a) { impl::backward(a); }
 };

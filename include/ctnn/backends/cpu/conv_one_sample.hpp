@@ -43,7 +43,7 @@ struct conv_s1_one {
             if (r.begin == r.end) return;
             float* xp = detail::work_scratch(C::scratch_floats);
             C::clear_scratch(xp, xp + C::xp_size);
-            C::template direct_sample<Act, Pool, half>(a.x, a.y, a.params, bias, r.begin, r.end, a.saved, xp);
+            C::template direct_sample<Act, Pool, half>(a.x, a.y, a.params, bias, r.begin, r.end, a.saved, xp, a.addend);
         });
     }
 
@@ -69,7 +69,7 @@ struct conv_s1_one {
             const range r = split(Wg::parts, t, T, Wg::part_grain);
             if (r.begin == r.end) return;
             float* m = detail::work_scratch(C::scratch_floats) + C::fwd_scratch + Wg::u_size + Wg::x_size + Wg::v_size;
-            Wg::template run_part<Act, Pool>(u, v, m, bias, a.y, saves_index<Pool> ? a.saved : nullptr, r.begin, r.end);
+            Wg::template run_part<Act, Pool>(u, v, m, bias, a.y, saves_index<Pool> ? a.saved : nullptr, r.begin, r.end, a.addend);
         });
     }
 };

@@ -78,6 +78,17 @@ inline void channel_epilogue(float* y, const float* coef, std::size_t c0, std::s
     }
 }
 
+/// y[i] += r[i], i < n: a Residual's sum formed by the kernel that wrote y (forward_args::addend),
+/// right after it wrote these values, while they are in cache; the sum's bits are those of the
+/// block's own add. r null: nothing.
+inline void add_residual(float* y, const float* r, std::size_t n) {
+    if (!r) return;
+    using Vt = simd::vec;
+    const std::size_t nv = n - n % Vt::width;
+    for (std::size_t i = 0; i < nv; i += Vt::width) Vt::store(y + i, Vt::load(y + i) + Vt::load(r + i));
+    for (std::size_t i = nv; i < n; ++i) y[i] += r[i];
+}
+
 struct no_pool {
     static constexpr std::size_t K = 1, S = 1;
 };

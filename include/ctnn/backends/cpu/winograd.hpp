@@ -271,21 +271,31 @@ struct winograd {
     /// One sample, input planes xs to y (and saved): the input transform, GEMMs and output
     /// transform, with transposed GEMMs CH tile rows at a time, so that V and M stay in L2 beside
     /// U (whole, the Fashion-MNIST conv's three take 1 MB, more than a core's L2).
+    /// add: the sample's addend (forward_args::addend, no pool), or null.
     template <class Act, class Pool>
     static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
-                           float* saved) {
+                           float* saved, const float* add = nullptr) {
         if constexpr (!tr) {
             transform_input(xs, v);
             multiply(u, v, m);
             transform_output<Act, Pool>(m, bias, y, saved);
+            add_residual(y, add, Co * OH * OW);
         } else {
             for (std::size_t th0 = 0; th0 < TH; th0 += CH) {
                 const std::size_t th1 = std::min(TH, th0 + CH);
                 transform_input(xs, v, th0, th1);
                 multiply(u, v, m, (th1 - th0) * TW);
                 transform_output_tr<Act, Pool>(m, bias, y, saved, th0, th1);
+                add_rows(y, add, th0, th1);
             }
         }
+    }
+
+    /// The addend (or null) added to the output rows of tile rows [th0, th1), all channels.
+    static void add_rows(float* y, const float* add, std::size_t th0, std::size_t th1) {
+        if (!add) return;
+        const std::size_t r0 = 2 * th0, r1 = std::min(OH, 2 * th1);
+        for (std::size_t co = 0; co < Co; ++co) add_residual(y + (co * OH + r0) * OW, add + (co * OH + r0) * OW, (r1 - r0) * OW);
     }
 
     /// A sample split over threads (conv_one_sample.hpp) is split, after the input transform (all
@@ -295,14 +305,16 @@ struct winograd {
     /// The GEMMs and output transform of the parts [p0, p1), from the whole V into M (whole).
     template <class Act, class Pool>
     static void run_part(const float* u, const float* v, float* m, const float* bias, float* y, float* saved,
-                         std::size_t p0, std::size_t p1) {
+                         std::size_t p0, std::size_t p1, const float* add = nullptr) {
         if (p0 >= p1) return;  // (multiply's r1 = 0 means every row)
         if constexpr (tr) {
             multiply(u, v, m, T, p0 * TW, p1 * TW);
             transform_output_tr<Act, Pool>(m + p0 * TW * Co, bias, y, saved, p0, p1);
+            add_rows(y, add, p0, p1);
         } else {
             multiply(u, v, m, T, p0, p1);
             transform_output<Act, Pool>(m, bias, y, saved, p0, p1);
+            if (add) add_residual(y + p0 * OH * OW, add + p0 * OH * OW, (p1 - p0) * OH * OW);
         }
     }
 

@@ -252,11 +252,12 @@ struct winograd4 {
 
     /// One sample, input planes xs to y (and saved): the input transform, then the GEMMs and the
     /// output transform CB output channels at a time.
+    /// add: the sample's addend (forward_args::addend, no pool), or null.
     template <class Act, class Pool>
     static void run_sample(const float* u, const float* xs, float* v, float* m, const float* bias, float* y,
-                           float* saved) {
+                           float* saved, const float* add = nullptr) {
         transform_input(xs, v);
-        run_part<Act, Pool>(u, v, m, bias, y, saved, 0, Co);
+        run_part<Act, Pool>(u, v, m, bias, y, saved, 0, Co, add);
     }
 
     /// A sample split over threads (conv_one_sample.hpp) is split over output channels, after the
@@ -264,13 +265,15 @@ struct winograd4 {
     /// allow it). Every value is formed as in run_sample.
     static constexpr std::size_t parts = Co, part_grain = Co % W == 0 ? W : 1;
     /// The GEMMs and output transform of the output channels [p0, p1), from the whole V.
+    /// The addend, when given, joins each block of channels as soon as it is written.
     template <class Act, class Pool>
     static void run_part(const float* u, const float* v, float* m, const float* bias, float* y, float* saved,
-                         std::size_t p0, std::size_t p1) {
+                         std::size_t p0, std::size_t p1, const float* add = nullptr) {
         for (std::size_t co0 = p0; co0 < p1; co0 += CB) {
             const std::size_t co1 = std::min(p1, co0 + CB);
             multiply(u, v, m, co0, co1);
             transform_output<Act, Pool>(m, bias, y, saved, co0, co1);
+            if (add) add_residual(y + co0 * OH * OW, add + co0 * OH * OW, (co1 - co0) * OH * OW);
         }
     }
 
