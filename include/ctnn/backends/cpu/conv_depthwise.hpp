@@ -43,7 +43,15 @@ struct conv_depthwise {
     static constexpr std::size_t OH = out.d[1], OW = out.d[2], Nc = OH * OW;
     static constexpr std::size_t M = Co / Ci, KK = K * K;
     static constexpr std::size_t Hp = H + 2 * P, Wp = Wd + 2 * P, Wq = (Wp + S - 1) / S;
-    static constexpr std::size_t plane = align_floats(Hp * S * Wq);
+    // Small maps (rows shorter than a vector): the forward runs over the plane's flattened rows,
+    // j = oh * RS + ow (RS: the plane floats from one output row's taps to the next's), computing
+    // the RS - OW values between rows too and dropping them: a vector chain per W positions
+    // instead of a scalar chain per output. The plane is long enough for the last vector's reads
+    // (its tail is zero, as the padding).
+    static constexpr std::size_t RS = S * S * Wq, span = (OH - 1) * RS + OW, span_v = (span + W - 1) / W;
+    static constexpr bool wide = span_v < OH * (OW / W + OW % W) && span_v * W <= 1024;
+    static constexpr std::size_t last_tap = ((K - 1) * D * S + ((K - 1) * D) % S) * Wq + ((K - 1) * D) / S;
+    static constexpr std::size_t plane = align_floats(std::max(Hp * S * Wq, wide ? last_tap + span_v * W : 0));
     static constexpr std::size_t acc_size = align_floats(M * (KK + 1));
     static constexpr std::size_t E = D * (K - 1), Hy = OH + 2 * E, Wy = OW + 2 * E;  // stride 1's padded dY
     static constexpr std::size_t dplane = align_floats(Hy * Wy);
@@ -91,6 +99,14 @@ struct conv_depthwise {
 
     /// One output channel's map from the phased plane.
     static void forward_channel(const float* xs, const float* wk, float b, float* y) {
+        if constexpr (wide) {
+            alignas(64) float t[span_v * W];
+            std::size_t j = 0;  // (forward_block at row 0 reads tap(0, kh, kw) + j: the flattened rows)
+            for (; j + 4 * W <= span_v * W; j += 4 * W) forward_block<V, 4>(xs, wk, b, 0, j, t);
+            for (; j < span_v * W; j += W) forward_block<V, 1>(xs, wk, b, 0, j, t);
+            for (std::size_t oh = 0; oh < OH; ++oh) copy_row(y + oh * OW, t + oh * RS, OW);
+            return;
+        }
         for (std::size_t oh = 0; oh < OH; ++oh) {
             float* yr = y + oh * OW;
             std::size_t ow = 0;
