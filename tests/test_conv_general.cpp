@@ -201,6 +201,9 @@ TEST_CASE("cpu 1x1 Conv (a GEMM) matches the reference", "[simd][conv]") {
         compare<Conv<3, 4, 1, 2, 1>, C>(n, 130 + n);  // padded
         using E = Shape<9, 11, 13>;
         compare<Conv<9, 17, 1>, E>(n, 140 + n);       // stride 1: conv_s1's path
+        using F = Shape<7, 8, 8>;                     // stride 1 over whole register tiles: pointwise
+        STATIC_REQUIRE((cpu_detail::conv_s1<7, 13, 1, 0, F>::pointwise || cpu_detail::W == 1));
+        compare<Conv<7, 13, 1>, F>(n, 150 + n);
     }
 }
 

@@ -77,6 +77,10 @@ struct conv_s1 {
     static constexpr std::size_t Ny = compact ? Ncpad : Npad;  // columns of Y'
     static constexpr std::size_t pitch = compact ? OW : Wp;    // output row stride inside Y'
     static constexpr std::size_t xc_size = compact || compact_dw ? align_floats(Kd * Ncpad) : 0;
+    // A 1x1 convolution without padding whose columns fill whole register tiles: its GEMM reads
+    // the input and writes the output as they are (no padded copy, no Y'), and the epilogue runs
+    // on each block of rows right after the GEMM wrote it, while it is in L1.
+    static constexpr bool pointwise = K == 1 && P == 0 && !compact && Npad == N;
     static constexpr std::size_t xp_size =
         align_floats(std::max(Ci * plane, (Ci - 1) * plane + (K - 1) * Wp + (K - 1) + Npad) + W);
     static constexpr std::array<std::size_t, Kd> boff = [] {
@@ -198,7 +202,7 @@ struct conv_s1 {
                                 std::size_t e, float* saved = nullptr, const float* add = nullptr) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
         float* xp = detail::work_scratch(scratch_floats);
-        clear_scratch(xp, xp + xp_size);
+        if constexpr (!(pointwise && Pool::K == 1)) clear_scratch(xp, xp + xp_size);  // (a pointwise one reads none)
         for (std::size_t n = b; n < e; ++n)
             direct_sample<Act, Pool, fwd>(x + n * Ci * H * Wd, y + n * out_size, w, bias, 0, Co,
                                           saves_index<Pool> ? saved + n * out_size : nullptr, xp,
@@ -215,6 +219,15 @@ struct conv_s1 {
                               std::size_t co1, float* sn, float* xp, const float* an = nullptr) {
         constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
         static_assert(Pool::K == 1 || !folds_bn<Act>);
+        if constexpr (pointwise && Pool::K == 1) {
+            for (std::size_t c0 = co0; c0 < co1; c0 += Blk::R) {
+                const std::size_t c1 = std::min(co1, c0 + Blk::R);
+                gemm_rows_pointwise<Blk>(w, bias, c0, c1, xn, yn);
+                if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, N>(yn, bias, c0, c1);
+                if (an) add_residual(yn + c0 * N, an + c0 * N, (c1 - c0) * N);
+            }
+            return;
+        }
         float* xc = xp + xp_size;
         float* yt = xc + xc_size;
         load_padded(xn, xp);
@@ -259,6 +272,16 @@ struct conv_s1 {
         const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
         const auto B = [xp, xc](std::size_t k) { return compact ? xc + k * Ncpad : xp + boff[k]; };
         bcast_gemm<Ny, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yt, Ny, bias);
+    }
+
+    /// Rows [co0, co1) of a pointwise convolution's output yn [Co, N] from xn [Ci, N] (out of
+    /// line, as gemm_rows).
+    template <class Blk>
+    [[gnu::noinline]] static void gemm_rows_pointwise(const float* w, const float* bias, std::size_t co0, std::size_t co1,
+                                                      const float* xn, float* yn) {
+        const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
+        const auto B = [xn](std::size_t k) { return xn + k * N; };
+        bcast_gemm<N, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yn, N, bias);
     }
 
     /// forward_samples by Winograd; weights and bias must be finite. A sample with a non-finite

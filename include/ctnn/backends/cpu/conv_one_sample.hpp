@@ -42,7 +42,7 @@ struct conv_s1_one {
             const range r = split(C::Cout, t, T, half::R);
             if (r.begin == r.end) return;
             float* xp = detail::work_scratch(C::scratch_floats);
-            C::clear_scratch(xp, xp + C::xp_size);
+            if constexpr (!(C::pointwise && Pool::K == 1)) C::clear_scratch(xp, xp + C::xp_size);
             C::template direct_sample<Act, Pool, half>(a.x, a.y, a.params, bias, r.begin, r.end, a.saved, xp, a.addend);
         });
     }
