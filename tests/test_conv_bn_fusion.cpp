@@ -69,8 +69,11 @@ using NoActBN = Sequential<Input<3, 7, 9>, Conv<3, 5, 3, 1, 1>, BatchNorm<5>, Ma
 using StridedBN = Sequential<Input<5, 11, 9>, Conv<5, 12, 3, 2, 1>, BatchNorm<12>, ReLU>;
 using GroupedBN = Sequential<Input<6, 7, 9>, Conv<6, 9, 3, 1, 1, 1, 3>, BatchNorm<9>, GELU>;
 using DepthwiseBN = Sequential<Input<7, 13, 11>, Conv<7, 14, 3, 2, 1, 1, 7>, BatchNorm<14>, Hardswish>;
-// 1x1 stride 1 over whole register tiles (the pointwise GEMM: no padded copy, epilogue per row block)
+// 1x1 stride 1 (the pointwise GEMM: no padded copy, the epilogue per block of rows): in place
+// (8 x 8), through a block of rows (5 x 7: a partial tile); 32 x 32 maps through the padded copy
 using PointwiseBN = Sequential<Input<12, 8, 8>, Conv<12, 20, 1>, BatchNorm<20>, Hardswish, Conv<20, 12, 1>, BatchNorm<12>>;
+using Pointwise5BN = Sequential<Input<6, 5, 7>, Conv<6, 10, 1>, BatchNorm<10>, Hardswish, Conv<10, 5, 1>, BatchNorm<5>, SiLU>;
+using Pointwise32BN = Sequential<Input<6, 32, 32>, Conv<6, 10, 1>, BatchNorm<10>, ReLU>;
 using DilatedDwBN = Sequential<Input<5, 12, 9>, Conv<5, 5, 3, 1, 2, 2, 5>, BatchNorm<5>, ReLU, Conv<5, 7, 1, 2, 0>,
                                BatchNorm<7>>;
 
@@ -108,7 +111,11 @@ TEST_CASE("cpu Conv+BatchNorm(+activation) matches the reference for every Conv 
     check_fused_net<GroupedBN>(7);
     check_fused_net<DepthwiseBN>(8);
     check_fused_net<DilatedDwBN>(9);
-    STATIC_REQUIRE((cpu_detail::conv_s1<12, 20, 1, 0, Shape<12, 8, 8>>::pointwise || cpu_detail::W == 1));
+    STATIC_REQUIRE((cpu_detail::conv_s1<12, 20, 1, 0, Shape<12, 8, 8>>::pointwise_in_place || cpu_detail::W != 8));
+    STATIC_REQUIRE((cpu_detail::conv_s1<6, 10, 1, 0, Shape<6, 5, 7>>::pointwise && !cpu_detail::conv_s1<6, 10, 1, 0, Shape<6, 5, 7>>::pointwise_in_place));
+    STATIC_REQUIRE(!cpu_detail::conv_s1<6, 10, 1, 0, Shape<6, 32, 32>>::pointwise);
+    check_fused_net<Pointwise5BN>(12);
+    check_fused_net<Pointwise32BN>(13);
     check_fused_net<PointwiseBN>(10);
 }
 

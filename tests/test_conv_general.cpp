@@ -201,9 +201,13 @@ TEST_CASE("cpu 1x1 Conv (a GEMM) matches the reference", "[simd][conv]") {
         compare<Conv<3, 4, 1, 2, 1>, C>(n, 130 + n);  // padded
         using E = Shape<9, 11, 13>;
         compare<Conv<9, 17, 1>, E>(n, 140 + n);       // stride 1: conv_s1's path
-        using F = Shape<7, 8, 8>;                     // stride 1 over whole register tiles: pointwise
-        STATIC_REQUIRE((cpu_detail::conv_s1<7, 13, 1, 0, F>::pointwise || cpu_detail::W == 1));
+        STATIC_REQUIRE(cpu_detail::conv_s1<9, 17, 1, 0, E>::pointwise);  // (a partial tile: through a block of rows)
+        using F = Shape<7, 8, 8>;                     // stride 1, pointwise in place (whole tiles)
+        STATIC_REQUIRE((cpu_detail::conv_s1<7, 13, 1, 0, F>::pointwise_in_place || cpu_detail::W != 8));
         compare<Conv<7, 13, 1>, F>(n, 150 + n);
+        using G = Shape<3, 6, 5>;
+        compare<Conv<3, 4, 1, 1, 1>, G>(n, 160 + n);  // stride 1, padded: not pointwise
+        STATIC_REQUIRE(!cpu_detail::conv_s1<3, 4, 1, 1, G>::pointwise);
     }
 }
 

@@ -72,8 +72,8 @@ using Wino4 = pair_of<Input<10, 13, 7>, Chain<Conv<10, 10, 3, 1, 1>, BatchNorm<1
 // Winograd F(2x2) with a projection shortcut; transposed F(2x2) (channels across the vector)
 using Wino2 = pair_of<Input<9, 8, 8>, Chain<Conv<9, 11, 3, 1, 1>, BatchNorm<11>>, Chain<Conv<9, 11, 1>, BatchNorm<11>>>;
 using Wino2Tr = pair_of<Input<8, 6, 6>, Chain<Conv<8, 16, 3, 1, 1>, BatchNorm<16>>, Conv<8, 16, 1>>;
-// MobileNet's projection: 1x1 expand, 1x1 project (stride 1: on 8 x 8 the pointwise GEMM, on
-// 7 x 7 the padded one)
+// MobileNet's projection: 1x1 expand, 1x1 project (stride 1: the pointwise GEMM, in place on
+// 8 x 8, through a block of rows on 7 x 7)
 using Pointwise = pair_of<Input<16, 8, 8>, Chain<Conv<16, 24, 1>, BatchNorm<24>, ReLU, Conv<24, 16, 1>, BatchNorm<16>>>;
 using Pointwise7 = pair_of<Input<16, 7, 7>, Chain<Conv<16, 24, 1>, BatchNorm<24>, ReLU, Conv<24, 16, 1>, BatchNorm<16>>>;
 // strided (the batched im2col GEMM), grouped (per-group GEMMs), depthwise
@@ -96,7 +96,8 @@ TEST_CASE("cpu Residual: the body's last kernel forms the sum, with the bits of 
     check_pair<Wino4>(2);
     check_pair<Wino2>(3);
     check_pair<Wino2Tr>(4);
-    STATIC_REQUIRE((cpu_detail::conv_s1<24, 16, 1, 0, Shape<24, 8, 8>>::pointwise || cpu_detail::W == 1));
+    STATIC_REQUIRE((cpu_detail::conv_s1<24, 16, 1, 0, Shape<24, 8, 8>>::pointwise_in_place || cpu_detail::W != 8));
+    STATIC_REQUIRE((cpu_detail::conv_s1<24, 16, 1, 0, Shape<24, 7, 7>>::pointwise && !cpu_detail::conv_s1<24, 16, 1, 0, Shape<24, 7, 7>>::pointwise_in_place));
     check_pair<Pointwise>(5);
     check_pair<Pointwise7>(55);
     check_pair<Strided>(6);

@@ -77,10 +77,14 @@ struct conv_s1 {
     static constexpr std::size_t Ny = compact ? Ncpad : Npad;  // columns of Y'
     static constexpr std::size_t pitch = compact ? OW : Wp;    // output row stride inside Y'
     static constexpr std::size_t xc_size = compact || compact_dw ? align_floats(Kd * Ncpad) : 0;
-    // A 1x1 convolution without padding whose columns fill whole register tiles: its GEMM reads
-    // the input and writes the output as they are (no padded copy, no Y'), and the epilogue runs
-    // on each block of rows right after the GEMM wrote it, while it is in L1.
-    static constexpr bool pointwise = K == 1 && P == 0 && !compact && Npad == N;
+    // A 1x1 convolution without padding: its GEMM reads the input as it is (no padded copy) over
+    // exactly N columns, a block of rows at a time, and the epilogue runs on each block right
+    // after the GEMM wrote it, while it is in L1. The GEMM writes the output in place where its
+    // columns fill whole register tiles, else a block of Y' rows that the epilogue copies. Not
+    // where input rows lie a multiple of 4 KiB apart (32 x 32 maps): reading them in place was
+    // measured 1.5x slower than through the padded copy (docs/benchmarks.md).
+    static constexpr bool pointwise = K == 1 && P == 0 && !compact && N % 1024 != 0;
+    static constexpr bool pointwise_in_place = pointwise && Npad == N;
     static constexpr std::size_t xp_size =
         align_floats(std::max(Ci * plane, (Ci - 1) * plane + (K - 1) * Wp + (K - 1) + Npad) + W);
     static constexpr std::array<std::size_t, Kd> boff = [] {
@@ -219,17 +223,30 @@ struct conv_s1 {
                               std::size_t co1, float* sn, float* xp, const float* an = nullptr) {
         constexpr std::size_t PH = out_h<Pool>, PW = out_w<Pool>;
         static_assert(Pool::K == 1 || !folds_bn<Act>);
+        float* xc = xp + xp_size;
+        float* yt = xc + xc_size;
         if constexpr (pointwise && Pool::K == 1) {
             for (std::size_t c0 = co0; c0 < co1; c0 += Blk::R) {
                 const std::size_t c1 = std::min(co1, c0 + Blk::R);
-                gemm_rows_pointwise<Blk>(w, bias, c0, c1, xn, yn);
-                if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, N>(yn, bias, c0, c1);
+                if constexpr (pointwise_in_place) {
+                    gemm_rows_pointwise<Blk>(w + c0 * Kd, bias + c0, c1 - c0, xn, yn + c0 * N, N);
+                    if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, N>(yn, bias, c0, c1);
+                } else {
+                    gemm_rows_pointwise<Blk>(w + c0 * Kd, bias + c0, c1 - c0, xn, yt, Ny);
+                    for (std::size_t co = c0; co < c1; ++co) {
+                        const chan_affine<Act, V> bn(bias, Co, co);
+                        const chan_affine<Act, simd::scalar> bn1(bias, Co, co);
+                        const float* r = yt + (co - c0) * Ny;
+                        float* o = yn + co * N;
+                        std::size_t i = 0;
+                        for (; i + W <= N; i += W) V::store(o + i, Act::template v<V>(bn(V::load(r + i))));
+                        for (; i < N; ++i) o[i] = Act::f(bn1(r[i]));
+                    }
+                }
                 if (an) add_residual(yn + c0 * N, an + c0 * N, (c1 - c0) * N);
             }
             return;
         }
-        float* xc = xp + xp_size;
-        float* yt = xc + xc_size;
         load_padded(xn, xp);
         if constexpr (compact) load_columns(xp, xc);
         gemm_rows<Blk>(w, bias, co0, co1, xp, xc, yt);
@@ -274,14 +291,14 @@ struct conv_s1 {
         bcast_gemm<Ny, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yt, Ny, bias);
     }
 
-    /// Rows [co0, co1) of a pointwise convolution's output yn [Co, N] from xn [Ci, N] (out of
-    /// line, as gemm_rows).
+    /// rows output rows of a pointwise convolution (w, bias: from the first one's), ld floats apart
+    /// from y, from xn [Ci, N] (out of line, as gemm_rows).
     template <class Blk>
-    [[gnu::noinline]] static void gemm_rows_pointwise(const float* w, const float* bias, std::size_t co0, std::size_t co1,
-                                                      const float* xn, float* yn) {
+    [[gnu::noinline]] static void gemm_rows_pointwise(const float* w, const float* bias, std::size_t rows, const float* xn,
+                                                      float* y, std::size_t ld) {
         const auto A = [w](std::size_t m, std::size_t k) { return w[m * Kd + k]; };
         const auto B = [xn](std::size_t k) { return xn + k * N; };
-        bcast_gemm<N, Blk::R, Blk::NV, init::bias>(co0, co1, Kd, A, B, yn, N, bias);
+        bcast_gemm<N, Blk::R, Blk::NV, init::bias>(0, rows, Kd, A, B, y, ld, bias);
     }
 
     /// forward_samples by Winograd; weights and bias must be finite. A sample with a non-finite
