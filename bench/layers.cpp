@@ -93,6 +93,25 @@ CTNN_LAYER(s2_fres1, s2_fres1_in, "fashion_resnet/conv_s2_32_64");
 CTNN_LAYER(s2_fres2, s2_fres2_in, "fashion_resnet/conv_s2_64_128");
 CTNN_LAYER(s2_r20a, s2_r20a_in, "resnet20/conv_s2_16_32");
 CTNN_LAYER(s2_r20b, s2_r20b_in, "resnet20/conv_s2_32_64");
+// MobileNet's 1x1 convolutions (conv.hpp's pointwise GEMM: in place at 16 x 16 and 8 x 8, through a
+// block of rows at 14 x 14 and 7 x 7, the padded copy at 32 x 32) and its depthwise convolutions
+// on small maps (conv_depthwise.hpp: over the flattened rows at 4 x 4); inference forward only
+#define CTNN_FORWARD(L, In, label) \
+    BENCHMARK_TEMPLATE(layer, L, In, cpu, 0)->Name(label "/cpu/forward")->ArgName("threads")->Arg(1)->UseRealTime()
+using mb_pw1 = Conv<16, 64, 1>;              using mb_pw1_in = Shape<16, 32, 32>;
+using mb_pw2 = Conv<24, 72, 1>;              using mb_pw2_in = Shape<24, 16, 16>;
+using mb_pw3 = Conv<40, 120, 1>;             using mb_pw3_in = Shape<40, 8, 8>;
+using mb_pw4 = Conv<32, 96, 1>;              using mb_pw4_in = Shape<32, 14, 14>;
+using mb_pw5 = Conv<96, 32, 1>;              using mb_pw5_in = Shape<96, 7, 7>;
+using mb_dw1 = Conv<240, 240, 3, 2, 1, 1, 240>;  using mb_dw1_in = Shape<240, 8, 8>;
+using mb_dw2 = Conv<200, 200, 3, 1, 1, 1, 200>;  using mb_dw2_in = Shape<200, 4, 4>;
+CTNN_FORWARD(mb_pw1, mb_pw1_in, "mobilenet/conv1x1_16_64_32x32");
+CTNN_FORWARD(mb_pw2, mb_pw2_in, "mobilenet/conv1x1_24_72_16x16");
+CTNN_FORWARD(mb_pw3, mb_pw3_in, "mobilenet/conv1x1_40_120_8x8");
+CTNN_FORWARD(mb_pw4, mb_pw4_in, "conv1x1_32_96_14x14");
+CTNN_FORWARD(mb_pw5, mb_pw5_in, "conv1x1_96_32_7x7");
+CTNN_FORWARD(mb_dw1, mb_dw1_in, "mobilenet/depthwise_240_s2_8x8");
+CTNN_FORWARD(mb_dw2, mb_dw2_in, "mobilenet/depthwise_200_4x4");
 BENCHMARK_TEMPLATE(layer, seed_conv2, seed_in2, reference, 0)->Name("seed/conv2/reference/forward")->ArgName("threads")->Arg(1)->UseRealTime();
 
 }  // namespace
