@@ -38,6 +38,10 @@
 
 namespace ctnn {
 
+/// A backend whose kernels run on the host (the CUDA backend marks itself on_device).
+template <class B>
+concept host_backend = !requires { requires B::on_device; };
+
 /// The reference backend: plain C++ loops, the definition of correct. Its type is complete
 /// only in backends/reference/all.hpp.
 struct reference;

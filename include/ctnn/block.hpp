@@ -38,10 +38,6 @@ struct block_base {
     static constexpr std::size_t saved(dims, std::size_t) { return 0; }
 };
 
-/// A backend whose kernels run on the host (the CUDA backend marks itself on_device).
-template <class B>
-concept host_backend = !requires { requires B::on_device; };
-
 /// The array operations of a block kernel besides its children's kernels, on backend B's memory,
 /// ordered on the call's stream (null on the host). The host backends share these loops; a device
 /// backend specializes block_ops in its folder (backends/cuda/block_ops.hpp), and a backend

@@ -148,15 +148,13 @@ private:
         return a;
     }
 
-    /// The start of the (training) group layer I belongs to.
-    template <std::size_t I, bool Training = true>
+    /// The start of the training group layer I belongs to.
+    template <std::size_t I>
     static constexpr std::size_t group_start() {
         std::size_t s = I;
-        while (Plan::template groups<Backend, Training>[s] == 0) --s;
+        while (Plan::template groups<Backend, true>[s] == 0) --s;
         return s;
     }
-    template <bool Training>
-    static constexpr std::size_t last_start() { return group_start<depth - 1, Training>(); }
     /// What runs a group: the layer's kernel, or the fused group.
     template <std::size_t I, std::size_t G>
     using runner = std::conditional_t<G == 1, kernel<I>, typename Plan::template group<Backend, I>>;
@@ -165,11 +163,12 @@ public:
     /// Whether an inference forward adds the memory's addend() to the net's output inside the
     /// kernel that writes it (forward_args::addend): the last group's runner honours one. When
     /// not, the executor passes none and the caller adds it (block.hpp: a Residual's body).
+    /// Host backends only: no device kernel takes an addend yet.
     static constexpr bool adds_output = [] {
-        if constexpr (depth == 0) {
+        if constexpr (depth == 0 || !host_backend<Backend>) {
             return false;
         } else {
-            constexpr std::size_t s = last_start<false>(), G = Plan::template groups<Backend, false>[s];
+            constexpr std::size_t s = Plan::template last_group<Backend, false>, G = Plan::template groups<Backend, false>[s];
             return !(G == 1 && Plan::aliases[s]) && runner<s, G>::traits.adds;
         }
     }();

@@ -174,7 +174,7 @@ public:
     /// groups<B, Training>[I]: how many layers the kernel run at layer I covers (1: itself only;
     /// 0: layer I is part of an earlier group). Greedy from the first layer.
     template <class B, bool Training>
-    static constexpr std::array<std::size_t, depth> groups = [] {
+    static constexpr std::array<std::size_t, depth> group_sizes() {
         std::array<std::size_t, depth> r{};
         std::size_t next = 0;
         detail::for_each_index<depth>([&]<std::size_t I>() {
@@ -186,6 +186,19 @@ public:
             }
         });
         return r;
+    }
+    template <class B, bool Training>
+    static constexpr std::array<std::size_t, depth> groups = group_sizes<B, Training>();
+
+    /// The first layer of the last group on B (depth: no layers). (From group_sizes, not from
+    /// groups: nvcc 13 cannot read one static constexpr array in the initializer of another.)
+    template <class B, bool Training>
+    static constexpr std::size_t last_group = [] {
+        const std::array<std::size_t, depth> g = group_sizes<B, Training>();
+        std::size_t s = depth;
+        for (std::size_t i = 0; i < depth; ++i)
+            if (g[i] > 0) s = i;
+        return s;
     }();
 
     /// Floats of per-thread scratch the largest of B's kernels and groups asks for, and of the
