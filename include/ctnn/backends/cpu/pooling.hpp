@@ -29,7 +29,7 @@ struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
         alignas(64) float cm[L + V::width + 1] = {};
         alignas(64) float ci[L + V::width + 1] = {};
         std::size_t j = 0;
-        auto nan = xsimd::isnan(V::load(r0));  // (xsimd's != is ordered: false on NaN)
+        auto nan = xsimd::isnan(V::zero());  // all false (a load here would read past a row shorter than a vector)
         for (; j + V::width <= L; j += V::width) {
             const auto a = V::load(r0 + j), c = V::load(r1 + j);
             nan = nan | xsimd::isnan(a) | xsimd::isnan(c);
