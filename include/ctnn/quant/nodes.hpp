@@ -2,8 +2,9 @@
 // fused, and the fp32 fallback for every other layer kind (node.hpp has the node contract).
 //
 // A layer list (a Sequential's, a Chain's) is read left to right, each node taking what it
-// fuses: Conv [+ BatchNorm] [+ ReLU], Linear [+ ReLU], Residual [+ ReLU] (the ReLU clamps the
-// requantize), then MaxPool, AvgPool, GlobalAvgPool, Flatten, Identity, ReLU on their own, a
+// fuses: Conv [+ BatchNorm] [+ ReLU] [+ MaxPool or AvgPool], Linear [+ ReLU], Residual [+ ReLU]
+// (the ReLU clamps the requantize; the pooling runs on rows of the Conv's output while they are
+// in L1), then MaxPool, AvgPool, GlobalAvgPool, Flatten, Identity, ReLU on their own, a
 // Chain as a nested list, and any other layer as a fallback_node: dequantize, the layer's fp32
 // cpu kernel, quantize (with the range calibrated at its output). summary() says which is which.
 #pragma once
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -91,21 +93,31 @@ template <dims In, class Kern, class L0, class... Ls>
 struct front {
     using type = fallback_node<L0, In>;
 };
-template <dims In, class Kern, std::size_t... A, std::size_t C, class... Ls>
-struct front<In, Kern, Conv<A...>, BatchNorm<C>, ReLU, Ls...> {
-    using type = conv_node<Conv<A...>, In, true, true, Kern>;
+template <class L>
+inline constexpr bool is_batchnorm = false;
+template <std::size_t C>
+inline constexpr bool is_batchnorm<BatchNorm<C>> = true;
+template <class L>
+struct fusable_pool {
+    using type = void;
 };
-template <dims In, class Kern, std::size_t... A, std::size_t C, class... Ls>
-struct front<In, Kern, Conv<A...>, BatchNorm<C>, Ls...> {
-    using type = conv_node<Conv<A...>, In, true, false, Kern>;
+template <std::size_t K, std::size_t S>
+struct fusable_pool<MaxPool<K, S>> {
+    using type = MaxPool<K, S>;
 };
-template <dims In, class Kern, std::size_t... A, class... Ls>
-struct front<In, Kern, Conv<A...>, ReLU, Ls...> {
-    using type = conv_node<Conv<A...>, In, false, true, Kern>;
+template <std::size_t K, std::size_t S>
+struct fusable_pool<AvgPool<K, S>> {
+    using type = AvgPool<K, S>;
 };
+/// Conv [+ BatchNorm] [+ ReLU] [+ MaxPool or AvgPool (groups 1 only)]: what follows the Conv,
+/// read from Ls padded with voids.
 template <dims In, class Kern, std::size_t... A, class... Ls>
 struct front<In, Kern, Conv<A...>, Ls...> {
-    using type = conv_node<Conv<A...>, In, false, false, Kern>;
+    using next = std::tuple<Ls..., void, void, void>;
+    static constexpr bool bn = is_batchnorm<std::tuple_element_t<0, next>>;
+    static constexpr bool relu = std::is_same_v<std::tuple_element_t<bn, next>, ReLU>;
+    using pool = std::conditional_t<Conv<A...>::groups == 1, typename fusable_pool<std::tuple_element_t<bn + relu, next>>::type, void>;
+    using type = conv_node<Conv<A...>, In, bn, relu, Kern, pool>;
 };
 template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
 struct front<In, Kern, Linear<I, O>, ReLU, Ls...> {
