@@ -99,6 +99,22 @@ TEST_CASE("int8 GEMM: the reference computes the documented formula", "[int8]") 
         }
 }
 
+TEST_CASE("int8 quantize: the vector path gives the scalar codes (ties, both clamps)", "[int8]") {
+    std::vector<float> x(203);
+    rng g(41);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 5 == 0 ? float(int(i) - 100) * 0.5f : g.uniform(-3.0f, 3.0f);  // halves: ties
+    for (float inv : {1.0f, 37.5f, 200.0f})
+        for (float zp : {0.0f, 13.0f, 128.0f}) {
+            std::vector<std::uint8_t> q(x.size() + 1, 7);
+            quant::quantize_span(x.data(), q.data() + 1, x.size(), inv, zp);  // (unaligned)
+            std::size_t wrong = 0;
+            for (std::size_t i = 0; i < x.size(); ++i) wrong += q[i + 1] != quant::quantize_one(x[i], inv, zp);
+            INFO("inv " << inv << " zp " << zp);
+            CHECK(wrong == 0);
+            CHECK(q[0] == 7);
+        }
+}
+
 namespace {
 
 /// conv_node<L> on In against a direct integer convolution of the same quantized parameters
@@ -231,6 +247,13 @@ using FusedC = Sequential<Input<4, 13, 10>, Conv<4, 9, 3, 2, 1>, AvgPool<2>, Con
 using PlainC = Sequential<Input<4, 13, 10>, Conv<4, 9, 3, 2, 1>, Identity, AvgPool<2>, Conv<9, 6, 3, 1, 1, 1, 3>, ReLU, MaxPool<2>,
                           Flatten, Linear<6 * 1 * 1, 7>>;
 
+// 2x2 stride-2 MaxPool (taken in the GEMM's accumulators) after each Conv path: in place and
+// padded, direct (1x1), im2col (dilation 2); 16 and 17 channels (16-channel stores and a tail)
+using FusedD = Sequential<Input<2, 9, 11>, Conv<2, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 17, 1>, MaxPool<2>, Conv<17, 8, 3, 1, 2, 2>,
+                          BatchNorm<8>, ReLU, MaxPool<2>, Flatten, Linear<8, 7>>;
+using PlainD = Sequential<Input<2, 9, 11>, Conv<2, 16, 3, 1, 1>, ReLU, Identity, MaxPool<2>, Conv<16, 17, 1>, Identity, MaxPool<2>,
+                          Conv<17, 8, 3, 1, 2, 2>, BatchNorm<8>, ReLU, Identity, MaxPool<2>, Flatten, Linear<8, 7>>;
+
 template <class Fused, class Plain>
 void check_fused_pool(std::uint64_t seed) {
     static_assert(Fused::param_count == Plain::param_count && Fused::buffer_count == Plain::buffer_count);
@@ -275,6 +298,7 @@ TEST_CASE("int8 net: a pooling fused into the Conv gives the unfused codes bit f
     check_fused_pool<FusedA, PlainA>(21);
     check_fused_pool<FusedB, PlainB>(22);
     check_fused_pool<FusedC, PlainC>(23);
+    check_fused_pool<FusedD, PlainD>(24);
     const std::string s = int8_net<FusedB>::summary();
     CHECK(s.find("Conv(1->16, k3 s1 p1) + ReLU + MaxPool(k3 s3) (fused)  [int8]") != std::string::npos);
     CHECK(s.find("Conv(8->8, k3 s1 p2 d2) + ReLU + AvgPool(k2 s3) (fused)  [int8]") != std::string::npos);

@@ -7,10 +7,12 @@
 //              input's zero point (real 0) when there is padding: no im2col. Each kernel row is
 //              padded to a multiple of 4 with zero weights, so it may read up to 3 bytes past it
 //   im2col     anything else (groups, dilation): rows of Kp bytes per output pixel and group
-// With a pooling layer fused, the convolution's rows are computed a few at a time (those the next
-// pooled row needs, into a ring of PK rows that stays in L1) and pooled at once: the full-size
-// map is never written. Max of codes is code of max (quantization is monotonic) and pool_row is
-// the one pool_node runs, so the result is the unfused one, bit for bit.
+// With a pooling layer fused, the full-size map is never written: a 2x2 stride-2 MaxPool is taken
+// in the GEMM's accumulators (its tile of 4 pixels is one window; the requantize is monotonic, so
+// the code of the largest sum is the largest code); any other pooling gets the convolution's rows
+// a few at a time (those the next pooled row needs, into a ring of PK rows that stays in L1) and
+// pools them with pool_row, the function pool_node runs. Either way the result is the unfused
+// one, bit for bit.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -60,6 +62,7 @@ struct conv_node {
     static constexpr std::size_t G = L::groups, Cg = C / G, KS = L::kernel_size, S = L::stride, P = L::padding,
                                  D = L::dilation;
     static constexpr std::size_t PK = pool::kernel, PS = pool::stride, PH = out.d[1], PW = out.d[2];
+    static constexpr bool max2 = pooled && pool::max && PK == 2 && PS == 2;  // pooled in the accumulators
     static constexpr std::size_t K = KS * KS * Cg;
     static constexpr bool direct = KS == 1 && S == 1 && P == 0 && G == 1 && C % 4 == 0;
     static constexpr bool in_place = !direct && G == 1 && D == 1, padded = in_place && P > 0;
@@ -72,7 +75,7 @@ struct conv_node {
                                                                         : slot_bytes(OH * OW * Kp);
     static constexpr std::size_t params = param_floats<L>(In) + (BN ? 2 * Co : 0);
     static constexpr std::size_t buffers = BN ? buffer_floats<BatchNorm<Co>>(full) : 0;
-    static constexpr std::size_t work = prep + (pooled ? slot_bytes(PK * OW * Co) : 0);
+    static constexpr std::size_t work = prep + (pooled && !max2 ? slot_bytes(PK * OW * Co) : 0);
 
     gemm_weights w{Co, K, G, Relu, false, KR};
     observer obs;
@@ -115,7 +118,13 @@ struct conv_node {
         if constexpr (padded) a = pad(x, scratch);
         else if constexpr (!direct && !in_place) im2col(x, scratch, 0), a = scratch;
         if constexpr (!pooled) {
-            rows(a, 0, OH, y);
+            Kern::gemm(grid(a, 0, OH, y));
+        } else if constexpr (max2) {
+            int8::gemm_args g = grid(a, 0, 0, y);
+            g.max2 = true;
+            g.P = PH * PW;
+            g.pw = PW;
+            Kern::gemm(g);
         } else {
             std::uint8_t* ring = scratch + prep;  // conv row r in slot r % PK
             std::size_t next = 0;                 // the first row not computed yet
@@ -123,7 +132,7 @@ struct conv_node {
                 const std::size_t hi = ph * PS + PK;
                 for (std::size_t r = std::max(next, ph * PS); r < hi;) {
                     const std::size_t slot = r % PK, n = std::min(hi - r, PK - slot);  // slots that do not wrap
-                    rows(a, r, n, ring + slot * OW * Co);
+                    Kern::gemm(grid(a, r, n, ring + slot * OW * Co));
                     r += n;
                 }
                 next = hi;
@@ -166,23 +175,26 @@ private:
         }
     }
 
-    /// The convolution's output rows [r0, r0 + n) into y (OW * Co bytes each), from a: x itself
-    /// (direct, or in place without padding), its padded copy, or its im2col (groups 1).
-    void rows(const std::uint8_t* a, std::size_t r0, std::size_t n, std::uint8_t* y) const {
+    /// The GEMM for the convolution's output rows [r0, r0 + n) into y (OW * Co bytes each): a
+    /// grid of OW pixels per row over a, which is x itself (direct, or in place without padding),
+    /// its padded copy, or its im2col (groups 1).
+    int8::gemm_args grid(const std::uint8_t* a, std::size_t r0, std::size_t n, std::uint8_t* y) const {
         int8::gemm_args g = w.args(0, a, Kp, n * OW, y, nullptr, Co);
+        g.pw = OW;
         if constexpr (direct) {
             g.a = a + r0 * OW * C;
             g.lda = C;
+            g.lda_row = OW * C;
         } else if constexpr (in_place) {
             g.a = a + r0 * S * WP * C;
-            g.lda = S * C;          // the next pixel of an output row
-            g.pw = OW;
+            g.lda = S * C;           // the next pixel of an output row
             g.lda_row = S * WP * C;  // the next output row
             g.ka = WP * C;           // the next kernel row
         } else {
             g.a = a + r0 * OW * Kp;
+            g.lda_row = OW * Kp;
         }
-        Kern::gemm(g);
+        return g;
     }
 
     /// x with P pixels of the zero point around it (and 4 zero bytes after: the last kernel row's

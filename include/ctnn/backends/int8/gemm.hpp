@@ -11,6 +11,10 @@
 //   acc   acc[p][c] = bias[c] + sum_k a[p][k] * w[c][k]   (bias already holds -zp_x * sum_k w)
 //   out   u8:  y[p * ldy + c] = clamp(round_half_even(float(acc) * mult[c]), lo, hi) + zp
 //         f32: yf[p * ldy + c] = float(acc) * mult[c]
+//   max2  (u8 out only) a 2x2 stride-2 MaxPool in the accumulators: P counts windows, pw per row
+//         of windows; window q's pixels are at w0 + {0, lda, lda_row, lda_row + lda}, w0 =
+//         a + (q / pw) * 2 * lda_row + (q % pw) * 2 * lda, and acc[q][c] is the largest of their
+//         four sums. The requantize is monotonic (mult >= 0), so this is the code of the max.
 //
 // Three implementations, picked at compile time (never at run time: machines without an
 // instruction set never see its code):
@@ -44,6 +48,7 @@ struct gemm_args {
     std::size_t lda = 0, P = 0, Kp = 0;  // Kp: a multiple of 4 * kr
     std::size_t pw = 0, lda_row = 0;     // pixels per row of the pixel grid (0: one row), its stride
     std::size_t kr = 1, ka = 0;          // kernel rows per pixel, and the stride between them
+    bool max2 = false;                   // 2x2 stride-2 max pooling of the pixel grid (above)
     const std::int8_t* w = nullptr;      // packed (above)
     std::size_t Co = 0;
     const std::int32_t* bias = nullptr;  // [Co rounded up to 8]
@@ -89,26 +94,26 @@ inline void store_one(const gemm_args& g, std::size_t p, std::size_t c, std::int
 
 struct reference {
     static constexpr const char* name = "reference (scalar C++)";
-    /// Channel by channel: its weights unpacked into a row, then a plain dot product per pixel.
+    /// Channel by channel, a plain dot product per pixel.
     static void gemm(const gemm_args& g) {
-        constexpr std::size_t chunk = 256;
-        std::int8_t row[chunk];
-        const std::size_t rb = g.Kp / g.kr;
         for (std::size_t c = 0; c < g.Co; ++c)
             for (std::size_t p = 0; p < g.P; ++p) {
-                const std::uint8_t* a = pixel_row(g, p);
-                std::int32_t acc = g.bias[c];
-                for (std::size_t k0 = 0; k0 < g.Kp; k0 += chunk) {
-                    const std::size_t n = std::min(chunk, g.Kp - k0);
-                    if (p == 0 || g.Kp > chunk)
-                        for (std::size_t k = 0; k < n; ++k) row[k] = g.w[packed_index(c, k0 + k, g.Kp)];
-                    for (std::size_t k = 0; k < n; ++k) {
-                        const std::size_t kk = k0 + k;
-                        acc += std::int32_t(a[kk / rb * g.ka + kk % rb]) * std::int32_t(row[k]);
-                    }
+                if (!g.max2) {
+                    store_one(g, p, c, dot(g, pixel_row(g, p), c));
+                    continue;
                 }
-                store_one(g, p, c, acc);
+                const std::uint8_t* w0 = g.a + p / g.pw * 2 * g.lda_row + p % g.pw * 2 * g.lda;
+                std::int32_t m = dot(g, w0, c);
+                for (std::size_t off : {g.lda, g.lda_row, g.lda_row + g.lda}) m = std::max(m, dot(g, w0 + off, c));
+                store_one(g, p, c, m);
             }
+    }
+    /// bias[c] + the dot product of channel c's weights with the row of A at a.
+    static std::int32_t dot(const gemm_args& g, const std::uint8_t* a, std::size_t c) {
+        const std::size_t rb = g.Kp / g.kr;
+        std::int32_t acc = g.bias[c];
+        for (std::size_t k = 0; k < g.Kp; ++k) acc += std::int32_t(a[k / rb * g.ka + k % rb]) * std::int32_t(g.w[packed_index(c, k, g.Kp)]);
+        return acc;
     }
 };
 
@@ -169,11 +174,20 @@ inline void store8(const gemm_args& g, std::size_t p, std::size_t c0, __m256i ac
     }
 }
 
-/// Writes 16 channels c0 .. c0+15 (all below Co) of pixel p from two accumulators: the codes
-/// are in [0, 255], so the saturating packs are exact; vpermd puts the 4-byte groups in order.
+/// Writes 16 channels c0 .. c0+15 (all below Co) of pixel p from two accumulators, clamping
+/// below after rounding, on int16, to save instructions. The same codes as the reference:
+/// round(min(f, hi)) is round(clamp(f, lo, hi)) wherever that is >= lo (lo and hi are integers);
+/// where it is below lo (even INT_MIN, cvtps's answer past 2^31) every later step keeps it below
+/// lo + zp (packs and adds saturate, packus clamps to [0, 255]), and the last max lifts it to
+/// lo + zp, which is 0 (no ReLU: packus already did it) or zp.
 inline void store16(const gemm_args& g, std::size_t p, std::size_t c0, __m256i acc0, __m256i acc1) {
-    const __m256i w = _mm256_packs_epi32(requant8(g, c0, acc0), requant8(g, c0 + 8, acc1));
-    const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w, w), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256 hi = _mm256_set1_ps(g.hi);
+    const __m256 f0 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc0), _mm256_loadu_ps(g.mult + c0));
+    const __m256 f1 = _mm256_mul_ps(_mm256_cvtepi32_ps(acc1), _mm256_loadu_ps(g.mult + c0 + 8));
+    __m256i w = _mm256_packs_epi32(_mm256_cvtps_epi32(_mm256_min_ps(f0, hi)), _mm256_cvtps_epi32(_mm256_min_ps(f1, hi)));
+    w = _mm256_adds_epi16(w, _mm256_set1_epi16(std::int16_t(g.zp)));
+    __m256i b = _mm256_max_epu8(_mm256_packus_epi16(w, w), _mm256_set1_epi8(char(std::int32_t(g.lo) + g.zp)));
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));  // the 4-byte groups in order
     _mm_storeu_si128(reinterpret_cast<__m128i*>(g.y + p * g.ldy + c0), _mm256_castsi256_si128(b));
 }
 
@@ -187,8 +201,8 @@ inline void store16(const gemm_args& g, std::size_t p, std::size_t c0, __m256i a
 #endif
 
 /// NP pixels (their rows of A at ap[0 .. NP)) from p0 x NB blocks of 8 channels from block cb0:
-/// NP * NB accumulators in registers, started at the bias.
-template <int NP, int NB>
+/// NP * NB accumulators in registers, started at the bias. Max2: the 4 pixels are window p0.
+template <int NP, int NB, bool Max2 = false>
 inline void tile(const gemm_args& g, const std::uint8_t* const* ap, std::size_t p0, std::size_t cb0) {
     __m256i acc[NP][NB];
     CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) {
@@ -209,7 +223,11 @@ inline void tile(const gemm_args& g, const std::uint8_t* const* ap, std::size_t 
             }
         }
     }
-    CTNN_INT8_UNROLL for (int p = 0; p < NP; ++p) {
+    if (Max2) {  // the 4 pixels are one window: their largest sums, stored as pixel p0
+        CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b)
+            acc[0][b] = _mm256_max_epi32(_mm256_max_epi32(acc[0][b], acc[1 % NP][b]), _mm256_max_epi32(acc[2 % NP][b], acc[3 % NP][b]));
+    }
+    CTNN_INT8_UNROLL for (int p = 0; p < (Max2 ? 1 : NP); ++p) {
         if (NB == 2 && !g.yf && (cb0 + 2) * 8 <= g.Co) store16(g, p0 + p, cb0 * 8, acc[p][0], acc[p][NB - 1]);
         else CTNN_INT8_UNROLL for (int b = 0; b < NB; ++b) store8(g, p0 + p, (cb0 + b) * 8, acc[p][b]);
     }
@@ -219,6 +237,16 @@ inline void tile(const gemm_args& g, const std::uint8_t* const* ap, std::size_t 
 /// pixels' rows of A are found by walking the pixel grid (no division per pixel).
 template <int NB>
 inline void pixels(const gemm_args& g, std::size_t cb0) {
+    if (g.max2) {
+        const std::uint8_t* row = g.a;
+        for (std::size_t q = 0, col = 0; q < g.P; ++q) {
+            const std::uint8_t* w0 = row + col * 2 * g.lda;
+            const std::uint8_t* ap[4] = {w0, w0 + g.lda, w0 + g.lda_row, w0 + g.lda_row + g.lda};
+            tile<4, NB, true>(g, ap, q, cb0);
+            if (++col == g.pw) col = 0, row += 2 * g.lda_row;
+        }
+        return;
+    }
     const std::size_t pw = g.pw ? g.pw : g.P;
     const std::uint8_t* row = g.a;
     std::size_t col = 0;
