@@ -237,7 +237,7 @@ namespace {
 using FusedA = Sequential<Input<3, 11, 9>, Conv<3, 10, 3, 1, 1>, BatchNorm<10>, ReLU, MaxPool<2>, Conv<10, 12, 3, 1, 1>, ReLU,
                           MaxPool<3, 2>, Flatten, Linear<12 * 2 * 1, 7>>;
 using PlainA = Sequential<Input<3, 11, 9>, Conv<3, 10, 3, 1, 1>, BatchNorm<10>, ReLU, Identity, MaxPool<2>, Conv<10, 12, 3, 1, 1>,
-                          ReLU, Identity, MaxPool<3, 2>, Flatten, Linear<12 * 2 * 1, 7>>;
+                          ReLU, Identity, MaxPool<3, 2>, Flatten, Identity, Linear<12 * 2 * 1, 7>>;  // (and Flatten + Linear)
 using FusedB = Sequential<Input<1, 15, 17>, Conv<1, 16, 3, 1, 1>, ReLU, MaxPool<3>, Conv<16, 8, 1>, MaxPool<2, 1>,
                           Conv<8, 8, 3, 1, 2, 2>, ReLU, AvgPool<2, 3>, Flatten, Linear<8, 7>>;
 using PlainB = Sequential<Input<1, 15, 17>, Conv<1, 16, 3, 1, 1>, ReLU, Identity, MaxPool<3>, Conv<16, 8, 1>, Identity, MaxPool<2, 1>,
@@ -303,6 +303,27 @@ TEST_CASE("int8 net: a pooling fused into the Conv gives the unfused codes bit f
     CHECK(s.find("Conv(1->16, k3 s1 p1) + ReLU + MaxPool(k3 s3) (fused)  [int8]") != std::string::npos);
     CHECK(s.find("Conv(8->8, k3 s1 p2 d2) + ReLU + AvgPool(k2 s3) (fused)  [int8]") != std::string::npos);
     CHECK(int8_net<FusedC>::summary().find("g3) + ReLU  [int8]") != std::string::npos);  // grouped: not fused
+}
+
+TEST_CASE("int8 net: Flatten + Linear reads NHWC; summary and saved names keep the Linear's index", "[int8]") {
+    const std::string s = int8_net<FusedA>::summary();
+    CHECK(s.find("  7         Flatten (read as NHWC by the Linear)  [int8]\n  8         Linear(24->7)  [int8]") != std::string::npos);
+    CHECK(int8_net<PlainA>::summary().find("Flatten  [int8]") != std::string::npos);
+    const FusedA net = trained_like<FusedA>(31);
+    const auto calib = uniform(8 * FusedA::input_size, 32);
+    auto q = quantize(net, calib.data(), 8);
+    const std::string path = (std::filesystem::temp_directory_path() / ("ctnn_int8_fl_" + std::to_string(::getpid()) + ".safetensors")).string();
+    q.save(path);
+    const auto f = safetensors::file::read(path);
+    CHECK(f.find("8.weight") != nullptr);
+    CHECK(f.find("7.weight") == nullptr);
+    int8_net<FusedA, int8::reference> r;
+    r.load(path);
+    std::filesystem::remove(path);
+    std::vector<float> y1(3 * 7), y2(3 * 7);
+    q.forward(calib.data(), y1.data(), 3);
+    r.forward(calib.data(), y2.data(), 3);
+    CHECK(y1 == y2);
 }
 
 TEST_CASE("int8 net: summary names the fused layers and the fp32 fallback", "[int8]") {

@@ -83,6 +83,8 @@ struct fallback_node {
 
 template <dims In, class Kern, class... Ls>
 struct seq_node;
+template <dims In, class L, bool Relu, class Kern>
+struct flatten_linear_node;
 template <class Body, class Shortcut, dims In, bool Relu, class Kern>
 struct residual_node;
 
@@ -155,6 +157,16 @@ template <dims In, class Kern, class... Ls>
 struct front<In, Kern, Flatten, Ls...> {
     using type = flatten_node<In>;
 };
+template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
+    requires(In.rank == 3 && In.channels() > 1)
+struct front<In, Kern, Flatten, Linear<I, O>, ReLU, Ls...> {
+    using type = flatten_linear_node<In, Linear<I, O>, true, Kern>;
+};
+template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
+    requires(In.rank == 3 && In.channels() > 1)
+struct front<In, Kern, Flatten, Linear<I, O>, Ls...> {
+    using type = flatten_linear_node<In, Linear<I, O>, false, Kern>;
+};
 template <dims In, class Kern, class... Ls>
 struct front<In, Kern, Identity, Ls...> {
     using type = identity_node<In>;
@@ -204,6 +216,14 @@ concept composite = requires { N::composite; };
 template <class N>
 concept writes_float = requires { N::can_float_out; } && N::can_float_out;
 
+/// "a.b.6." -> "a.b.7.": the path of the layer k after the one a node's prefix names.
+inline std::string later_layer(const std::string& prefix, std::size_t k) {
+    const std::size_t end = prefix.size() - 1;  // the final '.'
+    const std::size_t dot = end == 0 ? std::string::npos : prefix.rfind('.', end - 1);
+    const std::size_t start = dot == std::string::npos ? 0 : dot + 1;
+    return prefix.substr(0, start) + std::to_string(std::stoul(prefix.substr(start, end - start)) + k) + ".";
+}
+
 /// Appends N's lines for summary() under the index path `at`.
 template <class N>
 void describe_into(const std::string& at, std::string& out) {
@@ -212,6 +232,26 @@ void describe_into(const std::string& at, std::string& out) {
 }
 
 }  // namespace detail
+
+/// Flatten + Linear [+ ReLU]: the Linear reads the NHWC activation as it is, its weights' columns
+/// reordered from the Flatten's CHW order when packed (saved as the fp32 net has them, under the
+/// Linear's own path), so nothing is transposed at run time.
+template <dims In, class L, bool Relu, class Kern>
+struct flatten_linear_node : linear_node<L, flat(In.size()), Relu, Kern> {
+    using base = linear_node<L, flat(In.size()), Relu, Kern>;
+    static constexpr bool composite = true;
+    static constexpr dims in = In;
+    static constexpr std::size_t layers = 2 + Relu;
+
+    flatten_linear_node() { this->w.nhwc_channels = In.channels(); }
+    static void lines(const std::string& prefix, std::string& out) {
+        const std::string at = prefix.substr(0, prefix.size() - 1), next = detail::later_layer(prefix, 1);
+        out += "  " + at + std::string(at.size() < 10 ? 10 - at.size() : 1, ' ') + "Flatten (read as NHWC by the Linear)  [int8]\n";
+        detail::describe_into<base>(next.substr(0, next.size() - 1), out);
+    }
+    template <class F>
+    void tensors(const std::string& prefix, F&& f) { base::tensors(detail::later_layer(prefix, 1), f); }
+};
 
 /// A layer list (a Sequential's, a Chain's) as nodes run one after the other through two
 /// per-sample buffers.

@@ -25,6 +25,7 @@ namespace ctnn::quant {
 
 struct gemm_weights {
     std::size_t Co = 0, K = 0, Kp = 0, groups = 1, kr = 1;
+    std::size_t nhwc_channels = 0;  // > 0: q's columns are CHW (a Flatten's order), A's are NHWC
     bool relu = false, float_out = false;
     qparams out{};
     std::vector<std::int8_t> q;      // [Co][K]
@@ -60,14 +61,24 @@ struct gemm_weights {
         pack();
     }
 
-    /// The packed form the kernel reads, from q, bias and mult.
+    /// The packed form the kernel reads, from q, bias and mult (q's columns reordered to NHWC
+    /// when nhwc_channels is set: the Linear after a Flatten reads the NHWC activation as it is).
     void pack() {
         const std::size_t og = group_out(), op = padded_out();
+        std::vector<std::int8_t> qn;
+        if (nhwc_channels > 0) {
+            const std::size_t C = nhwc_channels, HW = K / C;
+            qn.resize(q.size());
+            for (std::size_t o = 0; o < Co; ++o)
+                for (std::size_t c = 0; c < C; ++c)
+                    for (std::size_t i = 0; i < HW; ++i) qn[o * K + i * C + c] = q[o * K + c * HW + i];
+        }
+        const std::int8_t* src = nhwc_channels > 0 ? qn.data() : q.data();
         packed.assign(groups * op * Kp, 0);
         bias_p.assign(groups * op, 0);
         mult_p.assign(groups * op, 0.0f);
         for (std::size_t g = 0; g < groups; ++g) {
-            int8::pack_weights(q.data() + g * og * K, og, K, Kp, packed.data() + g * op * Kp, kr);
+            int8::pack_weights(src + g * og * K, og, K, Kp, packed.data() + g * op * Kp, kr);
             for (std::size_t o = 0; o < og; ++o) {
                 bias_p[g * op + o] = bias[g * og + o];
                 mult_p[g * op + o] = mult[g * og + o];
