@@ -99,13 +99,29 @@ TEST_CASE("int8 GEMM: the reference computes the documented formula", "[int8]") 
         }
 }
 
+TEST_CASE("int8 quantize: the vector path gives the scalar codes (ties, both clamps)", "[int8]") {
+    std::vector<float> x(203);
+    rng g(41);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = i % 5 == 0 ? float(int(i) - 100) * 0.5f : g.uniform(-3.0f, 3.0f);  // halves: ties
+    for (float inv : {1.0f, 37.5f, 200.0f})
+        for (float zp : {0.0f, 13.0f, 128.0f}) {
+            std::vector<std::uint8_t> q(x.size() + 1, 7);
+            quant::quantize_span(x.data(), q.data() + 1, x.size(), inv, zp);  // (unaligned)
+            std::size_t wrong = 0;
+            for (std::size_t i = 0; i < x.size(); ++i) wrong += q[i + 1] != quant::quantize_one(x[i], inv, zp);
+            INFO("inv " << inv << " zp " << zp);
+            CHECK(wrong == 0);
+            CHECK(q[0] == 7);
+        }
+}
+
 namespace {
 
 /// conv_node<L> on In against a direct integer convolution of the same quantized parameters
 /// (no im2col): the node's im2col, padding, groups and GEMM together.
-template <class L, dims In>
+template <class L, dims In, class Kern = int8::simd>
 void check_conv_node() {
-    using N = quant::conv_node<L, In, false, false, int8::simd>;
+    using N = quant::conv_node<L, In, false, false, Kern>;
     constexpr dims out = N::out;
     N node;
     const auto w = uniform(param_floats<L>(In), 5);
@@ -152,7 +168,12 @@ TEST_CASE("int8 Conv node: im2col, padding, stride, dilation, groups against a d
     check_conv_node<Conv<6, 9, 3, 1, 2, 2, 3>, chw(6, 7, 8)>();  // dilation 2, 3 groups
     check_conv_node<Conv<4, 4, 3, 1, 1, 1, 4>, chw(4, 5, 5)>();  // depthwise
     check_conv_node<Conv<8, 5, 1>, chw(8, 3, 5)>();              // 1x1: no im2col
-    check_conv_node<Conv<7, 10, 1, 2, 0>, chw(7, 5, 5)>();       // 1x1 stride 2
+    check_conv_node<Conv<7, 10, 1, 2, 0>, chw(7, 5, 5)>();       // 1x1 stride 2: in place, unpadded
+    check_conv_node<Conv<1, 16, 3, 1, 1>, chw(1, 7, 9)>();       // 1 channel: kernel rows of 3 bytes, read as 4
+    check_conv_node<Conv<6, 9, 5, 3, 2>, chw(6, 11, 8)>();       // 5x5 stride 3
+    check_conv_node<Conv<1, 16, 3, 1, 1>, chw(1, 7, 9), int8::reference>();
+    check_conv_node<Conv<5, 11, 3, 2, 1>, chw(5, 9, 7), int8::reference>();
+    check_conv_node<Conv<7, 10, 1, 2, 0>, chw(7, 5, 5), int8::reference>();
 }
 
 namespace {
@@ -207,9 +228,107 @@ TEST_CASE("int8 net: reference and SIMD kernels agree bit for bit; 1, 2, 3 threa
     CHECK(err > 0.0f);  // (it is quantized)
 }
 
+namespace {
+
+/// Fused nets and the same nets with an Identity between each Conv (+ ReLU) and its pooling,
+/// which keeps the pooling a node of its own: odd sizes, pool 2 and 3, stride below, equal to
+/// and above the window, max and average, the in-place, direct and im2col Conv paths, and a
+/// grouped Conv (never fused).
+using FusedA = Sequential<Input<3, 11, 9>, Conv<3, 10, 3, 1, 1>, BatchNorm<10>, ReLU, MaxPool<2>, Conv<10, 12, 3, 1, 1>, ReLU,
+                          MaxPool<3, 2>, Flatten, Linear<12 * 2 * 1, 7>>;
+using PlainA = Sequential<Input<3, 11, 9>, Conv<3, 10, 3, 1, 1>, BatchNorm<10>, ReLU, Identity, MaxPool<2>, Conv<10, 12, 3, 1, 1>,
+                          ReLU, Identity, MaxPool<3, 2>, Flatten, Identity, Linear<12 * 2 * 1, 7>>;  // (and Flatten + Linear)
+using FusedB = Sequential<Input<1, 15, 17>, Conv<1, 16, 3, 1, 1>, ReLU, MaxPool<3>, Conv<16, 8, 1>, MaxPool<2, 1>,
+                          Conv<8, 8, 3, 1, 2, 2>, ReLU, AvgPool<2, 3>, Flatten, Linear<8, 7>>;
+using PlainB = Sequential<Input<1, 15, 17>, Conv<1, 16, 3, 1, 1>, ReLU, Identity, MaxPool<3>, Conv<16, 8, 1>, Identity, MaxPool<2, 1>,
+                          Conv<8, 8, 3, 1, 2, 2>, ReLU, Identity, AvgPool<2, 3>, Flatten, Linear<8, 7>>;
+using FusedC = Sequential<Input<4, 13, 10>, Conv<4, 9, 3, 2, 1>, AvgPool<2>, Conv<9, 6, 3, 1, 1, 1, 3>, ReLU, MaxPool<2>, Flatten,
+                          Linear<6 * 1 * 1, 7>>;
+using PlainC = Sequential<Input<4, 13, 10>, Conv<4, 9, 3, 2, 1>, Identity, AvgPool<2>, Conv<9, 6, 3, 1, 1, 1, 3>, ReLU, MaxPool<2>,
+                          Flatten, Linear<6 * 1 * 1, 7>>;
+
+// 2x2 stride-2 MaxPool (taken in the GEMM's accumulators) after each Conv path: in place and
+// padded, direct (1x1), im2col (dilation 2); 16 and 17 channels (16-channel stores and a tail)
+using FusedD = Sequential<Input<2, 9, 11>, Conv<2, 16, 3, 1, 1>, ReLU, MaxPool<2>, Conv<16, 17, 1>, MaxPool<2>, Conv<17, 8, 3, 1, 2, 2>,
+                          BatchNorm<8>, ReLU, MaxPool<2>, Flatten, Linear<8, 7>>;
+using PlainD = Sequential<Input<2, 9, 11>, Conv<2, 16, 3, 1, 1>, ReLU, Identity, MaxPool<2>, Conv<16, 17, 1>, Identity, MaxPool<2>,
+                          Conv<17, 8, 3, 1, 2, 2>, BatchNorm<8>, ReLU, Identity, MaxPool<2>, Flatten, Linear<8, 7>>;
+
+template <class Fused, class Plain>
+void check_fused_pool(std::uint64_t seed) {
+    static_assert(Fused::param_count == Plain::param_count && Fused::buffer_count == Plain::buffer_count);
+    const Fused f = trained_like<Fused>(seed);
+    Plain p(1);
+    std::copy(f.params().begin(), f.params().end(), p.params().begin());
+    std::copy(f.buffers().begin(), f.buffers().end(), p.buffers().begin());
+    const auto calib = uniform(20 * Fused::input_size, seed + 10);
+    const int8_net<Fused, int8::reference> fr(f, calib.data(), 20);
+    const int8_net<Plain, int8::reference> pr(p, calib.data(), 20);
+    const int8_net<Fused, int8::simd> fs(f, calib.data(), 20);
+    const int8_net<Plain, int8::simd> ps(p, calib.data(), 20);
+    const std::size_t out = Fused::output_size;
+    const auto x = uniform(5 * Fused::input_size, seed + 20);
+    std::vector<float> want(5 * out);
+    pr.forward(x.data(), want.data(), 5);
+    const std::size_t before = num_threads();
+    for (std::size_t threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        for (std::size_t batch : {1, 3, 5}) {
+            INFO("threads " << threads << " batch " << batch);
+            const std::vector<float> w(want.begin(), want.begin() + batch * out);
+            auto same = [&](const auto& net, const char* which) {
+                std::vector<float> y(batch * out, -1.0f);
+                net.forward(x.data(), y.data(), batch);
+                INFO(which);
+                CHECK(y == w);
+            };
+            same(fr, "fused, reference kernel");
+            same(fs, "fused, SIMD kernel");
+            same(ps, "unfused, SIMD kernel");
+        }
+    }
+    set_num_threads(before);
+    CHECK(int8_net<Fused>::summary().find("(fused)") != std::string::npos);
+    CHECK(int8_net<Plain>::summary().find("(fused)") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("int8 net: a pooling fused into the Conv gives the unfused codes bit for bit", "[int8]") {
+    check_fused_pool<FusedA, PlainA>(21);
+    check_fused_pool<FusedB, PlainB>(22);
+    check_fused_pool<FusedC, PlainC>(23);
+    check_fused_pool<FusedD, PlainD>(24);
+    const std::string s = int8_net<FusedB>::summary();
+    CHECK(s.find("Conv(1->16, k3 s1 p1) + ReLU + MaxPool(k3 s3) (fused)  [int8]") != std::string::npos);
+    CHECK(s.find("Conv(8->8, k3 s1 p2 d2) + ReLU + AvgPool(k2 s3) (fused)  [int8]") != std::string::npos);
+    CHECK(int8_net<FusedC>::summary().find("g3) + ReLU  [int8]") != std::string::npos);  // grouped: not fused
+}
+
+TEST_CASE("int8 net: Flatten + Linear reads NHWC; summary and saved names keep the Linear's index", "[int8]") {
+    const std::string s = int8_net<FusedA>::summary();
+    CHECK(s.find("  7         Flatten (read as NHWC by the Linear)  [int8]\n  8         Linear(24->7)  [int8]") != std::string::npos);
+    CHECK(int8_net<PlainA>::summary().find("Flatten  [int8]") != std::string::npos);
+    const FusedA net = trained_like<FusedA>(31);
+    const auto calib = uniform(8 * FusedA::input_size, 32);
+    auto q = quantize(net, calib.data(), 8);
+    const std::string path = (std::filesystem::temp_directory_path() / ("ctnn_int8_fl_" + std::to_string(::getpid()) + ".safetensors")).string();
+    q.save(path);
+    const auto f = safetensors::file::read(path);
+    CHECK(f.find("8.weight") != nullptr);
+    CHECK(f.find("7.weight") == nullptr);
+    int8_net<FusedA, int8::reference> r;
+    r.load(path);
+    std::filesystem::remove(path);
+    std::vector<float> y1(3 * 7), y2(3 * 7);
+    q.forward(calib.data(), y1.data(), 3);
+    r.forward(calib.data(), y2.data(), 3);
+    CHECK(y1 == y2);
+}
+
 TEST_CASE("int8 net: summary names the fused layers and the fp32 fallback", "[int8]") {
     const std::string s = int8_net<OddNet>::summary();
-    CHECK(s.find("Conv(3->10, k3 s1 p1) + BatchNorm (folded) + ReLU  [int8]") != std::string::npos);
+    CHECK(s.find("Conv(3->10, k3 s1 p1) + BatchNorm (folded) + ReLU + MaxPool(k2 s2) (fused)  [int8]") != std::string::npos);
     CHECK(s.find("Tanh  [fp32 fallback]") != std::string::npos);
     CHECK(s.find("(sum + ReLU)  [int8]") != std::string::npos);
 }

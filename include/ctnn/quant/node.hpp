@@ -18,12 +18,14 @@
 //   tensors(f)                   f(name, dtype, shape, bytes, size): what save/load keep
 //   loaded(in_qp)                rebuilds derived state after load; returns its output's qparams
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "../backend.hpp"
+#include "../backends/int8/gemm.hpp"
 #include "../backends/cpu/all.hpp"
 #include "../layer.hpp"
 #include "../shape.hpp"
@@ -38,13 +40,16 @@ constexpr std::size_t slot_bytes(std::size_t n) { return (n + 63) / 64 * 64 + 64
 template <dims D>
 using shape_of = shape_t<D.rank, D.d[0], D.d[1], D.d[2]>;
 
-/// The fp32 inference forward of layer L on n samples with the cpu backend's kernel.
+/// The fp32 inference forward of layer L on n samples with the cpu backend's kernel, on a copy
+/// of x with 64 floats of slack after it: the cpu MaxPool 2x2 kernel loads a whole vector at a
+/// row's start even when the row is shorter, which would read past an exactly-sized buffer.
 template <class L, dims In>
 void run_fp32(const float* params, const float* buffers, const float* x, float* y, std::size_t n) {
     using K = kernel_for<L, shape_of<In>, cpu>;
-    std::vector<float> work(work_floats<L>(In, n) + 16);
+    std::vector<float> work(work_floats<L>(In, n) + 16), xs(n * In.size() + 64, 0.0f);
+    std::copy(x, x + n * In.size(), xs.begin());
     forward_args a;
-    a.x = x;
+    a.x = xs.data();
     a.y = y;
     a.n = n;
     a.params = params;
@@ -56,16 +61,42 @@ void run_fp32(const float* params, const float* buffers, const float* x, float* 
 /// The dtypes a node's tensors are saved as.
 enum class stored { i8, i32, f32 };
 
+/// One float -> its u8 code: round(x / scale) + zp, clamped (x * (1 / scale): the form both
+/// quantize_span paths compute).
+inline std::uint8_t quantize_one(float x, float inv, float zp) {
+    const float r = std::nearbyint(x * inv) + zp;
+    return static_cast<std::uint8_t>(std::min(std::max(r, 0.0f), 255.0f));
+}
+
+/// n contiguous floats -> u8 codes; with AVX2 32 at a time, the same operations in the same order
+/// (vroundps to nearest is nearbyint in the default rounding mode), so the same codes.
+inline void quantize_span(const float* x, std::uint8_t* q, std::size_t n, float inv, float zp) {
+    std::size_t i = 0;
+#if defined(CTNN_INT8_AVX2)
+    const __m256 vi = _mm256_set1_ps(inv), vz = _mm256_set1_ps(zp), lo = _mm256_setzero_ps(), hi = _mm256_set1_ps(255.0f);
+    auto one = [&](std::size_t j) {
+        const __m256 r = _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + j), vi), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        return _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(_mm256_add_ps(r, vz), lo), hi));
+    };
+    for (; i + 32 <= n; i += 32) {
+        const __m256i b = _mm256_packus_epi16(_mm256_packs_epi32(one(i), one(i + 8)), _mm256_packs_epi32(one(i + 16), one(i + 24)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    }
+#endif
+    for (; i < n; ++i) q[i] = quantize_one(x[i], inv, zp);
+}
+
 /// NCHW floats of one sample -> u8 NHWC (rank 1: as is).
 template <dims D>
 void quantize_in(const float* x, std::uint8_t* q, qparams p) {
     constexpr std::size_t C = D.channels(), HW = D.height() * D.width();
-    const float inv = 1.0f / p.scale;
-    for (std::size_t c = 0; c < C; ++c)
-        for (std::size_t i = 0; i < HW; ++i) {
-            const float r = std::nearbyint(x[c * HW + i] * inv) + float(p.zero_point);
-            q[i * C + c] = static_cast<std::uint8_t>(std::min(std::max(r, 0.0f), 255.0f));
-        }
+    const float inv = 1.0f / p.scale, zp = float(p.zero_point);
+    if constexpr (C == 1 || HW == 1) {
+        quantize_span(x, q, C * HW, inv, zp);
+    } else {
+        for (std::size_t c = 0; c < C; ++c)
+            for (std::size_t i = 0; i < HW; ++i) q[i * C + c] = quantize_one(x[c * HW + i], inv, zp);
+    }
 }
 /// u8 NHWC of one sample -> NCHW floats.
 template <dims D>

@@ -2,8 +2,9 @@
 // fused, and the fp32 fallback for every other layer kind (node.hpp has the node contract).
 //
 // A layer list (a Sequential's, a Chain's) is read left to right, each node taking what it
-// fuses: Conv [+ BatchNorm] [+ ReLU], Linear [+ ReLU], Residual [+ ReLU] (the ReLU clamps the
-// requantize), then MaxPool, AvgPool, GlobalAvgPool, Flatten, Identity, ReLU on their own, a
+// fuses: Conv [+ BatchNorm] [+ ReLU] [+ MaxPool or AvgPool], Linear [+ ReLU], Residual [+ ReLU]
+// (the ReLU clamps the requantize; the pooling runs on rows of the Conv's output while they are
+// in L1), then MaxPool, AvgPool, GlobalAvgPool, Flatten, Identity, ReLU on their own, a
 // Chain as a nested list, and any other layer as a fallback_node: dequantize, the layer's fp32
 // cpu kernel, quantize (with the range calibrated at its output). summary() says which is which.
 #pragma once
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <string>
 #include <tuple>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -81,6 +83,8 @@ struct fallback_node {
 
 template <dims In, class Kern, class... Ls>
 struct seq_node;
+template <dims In, class L, bool Relu, class Kern>
+struct flatten_linear_node;
 template <class Body, class Shortcut, dims In, bool Relu, class Kern>
 struct residual_node;
 
@@ -91,21 +95,31 @@ template <dims In, class Kern, class L0, class... Ls>
 struct front {
     using type = fallback_node<L0, In>;
 };
-template <dims In, class Kern, std::size_t... A, std::size_t C, class... Ls>
-struct front<In, Kern, Conv<A...>, BatchNorm<C>, ReLU, Ls...> {
-    using type = conv_node<Conv<A...>, In, true, true, Kern>;
+template <class L>
+inline constexpr bool is_batchnorm = false;
+template <std::size_t C>
+inline constexpr bool is_batchnorm<BatchNorm<C>> = true;
+template <class L>
+struct fusable_pool {
+    using type = void;
 };
-template <dims In, class Kern, std::size_t... A, std::size_t C, class... Ls>
-struct front<In, Kern, Conv<A...>, BatchNorm<C>, Ls...> {
-    using type = conv_node<Conv<A...>, In, true, false, Kern>;
+template <std::size_t K, std::size_t S>
+struct fusable_pool<MaxPool<K, S>> {
+    using type = MaxPool<K, S>;
 };
-template <dims In, class Kern, std::size_t... A, class... Ls>
-struct front<In, Kern, Conv<A...>, ReLU, Ls...> {
-    using type = conv_node<Conv<A...>, In, false, true, Kern>;
+template <std::size_t K, std::size_t S>
+struct fusable_pool<AvgPool<K, S>> {
+    using type = AvgPool<K, S>;
 };
+/// Conv [+ BatchNorm] [+ ReLU] [+ MaxPool or AvgPool (groups 1 only)]: what follows the Conv,
+/// read from Ls padded with voids.
 template <dims In, class Kern, std::size_t... A, class... Ls>
 struct front<In, Kern, Conv<A...>, Ls...> {
-    using type = conv_node<Conv<A...>, In, false, false, Kern>;
+    using next = std::tuple<Ls..., void, void, void>;
+    static constexpr bool bn = is_batchnorm<std::tuple_element_t<0, next>>;
+    static constexpr bool relu = std::is_same_v<std::tuple_element_t<bn, next>, ReLU>;
+    using pool = std::conditional_t<Conv<A...>::groups == 1, typename fusable_pool<std::tuple_element_t<bn + relu, next>>::type, void>;
+    using type = conv_node<Conv<A...>, In, bn, relu, Kern, pool>;
 };
 template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
 struct front<In, Kern, Linear<I, O>, ReLU, Ls...> {
@@ -142,6 +156,16 @@ struct front<In, Kern, GlobalAvgPool, Ls...> {
 template <dims In, class Kern, class... Ls>
 struct front<In, Kern, Flatten, Ls...> {
     using type = flatten_node<In>;
+};
+template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
+    requires(In.rank == 3 && In.channels() > 1)
+struct front<In, Kern, Flatten, Linear<I, O>, ReLU, Ls...> {
+    using type = flatten_linear_node<In, Linear<I, O>, true, Kern>;
+};
+template <dims In, class Kern, std::size_t I, std::size_t O, class... Ls>
+    requires(In.rank == 3 && In.channels() > 1)
+struct front<In, Kern, Flatten, Linear<I, O>, Ls...> {
+    using type = flatten_linear_node<In, Linear<I, O>, false, Kern>;
 };
 template <dims In, class Kern, class... Ls>
 struct front<In, Kern, Identity, Ls...> {
@@ -192,6 +216,14 @@ concept composite = requires { N::composite; };
 template <class N>
 concept writes_float = requires { N::can_float_out; } && N::can_float_out;
 
+/// "a.b.6." -> "a.b.7.": the path of the layer k after the one a node's prefix names.
+inline std::string later_layer(const std::string& prefix, std::size_t k) {
+    const std::size_t end = prefix.size() - 1;  // the final '.'
+    const std::size_t dot = end == 0 ? std::string::npos : prefix.rfind('.', end - 1);
+    const std::size_t start = dot == std::string::npos ? 0 : dot + 1;
+    return prefix.substr(0, start) + std::to_string(std::stoul(prefix.substr(start, end - start)) + k) + ".";
+}
+
 /// Appends N's lines for summary() under the index path `at`.
 template <class N>
 void describe_into(const std::string& at, std::string& out) {
@@ -200,6 +232,26 @@ void describe_into(const std::string& at, std::string& out) {
 }
 
 }  // namespace detail
+
+/// Flatten + Linear [+ ReLU]: the Linear reads the NHWC activation as it is, its weights' columns
+/// reordered from the Flatten's CHW order when packed (saved as the fp32 net has them, under the
+/// Linear's own path), so nothing is transposed at run time.
+template <dims In, class L, bool Relu, class Kern>
+struct flatten_linear_node : linear_node<L, flat(In.size()), Relu, Kern> {
+    using base = linear_node<L, flat(In.size()), Relu, Kern>;
+    static constexpr bool composite = true;
+    static constexpr dims in = In;
+    static constexpr std::size_t layers = 2 + Relu;
+
+    flatten_linear_node() { this->w.nhwc_channels = In.channels(); }
+    static void lines(const std::string& prefix, std::string& out) {
+        const std::string at = prefix.substr(0, prefix.size() - 1), next = detail::later_layer(prefix, 1);
+        out += "  " + at + std::string(at.size() < 10 ? 10 - at.size() : 1, ' ') + "Flatten (read as NHWC by the Linear)  [int8]\n";
+        detail::describe_into<base>(next.substr(0, next.size() - 1), out);
+    }
+    template <class F>
+    void tensors(const std::string& prefix, F&& f) { base::tensors(detail::later_layer(prefix, 1), f); }
+};
 
 /// A layer list (a Sequential's, a Chain's) as nodes run one after the other through two
 /// per-sample buffers.

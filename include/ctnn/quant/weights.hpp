@@ -6,7 +6,9 @@
 //   bias[c]   = round(b[c] / (sx sw[c])) - zx * sum_k q[c][k]      (the input's zero point folded)
 //   mult[c]   = sx sw[c] / sy   (u8 output)   or   sx sw[c]   (f32 output: the logits)
 // Groups (a grouped Conv) are Co / groups consecutive channels each; every group is packed on
-// its own (backends/int8/gemm.hpp) with its channels padded to 8.
+// its own (backends/int8/gemm.hpp) with its channels padded to 8. A Conv read in place (kr > 1
+// kernel rows) has each kernel row's K / kr weights padded with zeros to a multiple of 4 in the
+// packed form only: q, and so the saved file, is the same either way.
 #pragma once
 #include <cmath>
 #include <cstddef>
@@ -22,7 +24,8 @@
 namespace ctnn::quant {
 
 struct gemm_weights {
-    std::size_t Co = 0, K = 0, Kp = 0, groups = 1;
+    std::size_t Co = 0, K = 0, Kp = 0, groups = 1, kr = 1;
+    std::size_t nhwc_channels = 0;  // > 0: q's columns are CHW (a Flatten's order), A's are NHWC
     bool relu = false, float_out = false;
     qparams out{};
     std::vector<std::int8_t> q;      // [Co][K]
@@ -35,9 +38,9 @@ struct gemm_weights {
     std::vector<float> mult_p;
 
     gemm_weights() = default;
-    gemm_weights(std::size_t co, std::size_t k, std::size_t g, bool relu_, bool float_out_)
-        : Co(co), K(k), Kp(int8::round_up(k, 4)), groups(g), relu(relu_), float_out(float_out_), q(co * k), wscale(co),
-          bias(co), mult(co) {}
+    gemm_weights(std::size_t co, std::size_t k, std::size_t g, bool relu_, bool float_out_, std::size_t kr_ = 1)
+        : Co(co), K(k), Kp(kr_ * int8::round_up(k / kr_, 4)), groups(g), kr(kr_), relu(relu_), float_out(float_out_), q(co * k),
+          wscale(co), bias(co), mult(co) {}
 
     std::size_t group_out() const { return Co / groups; }
     std::size_t padded_out() const { return int8::round_up(group_out(), 8); }
@@ -58,14 +61,24 @@ struct gemm_weights {
         pack();
     }
 
-    /// The packed form the kernel reads, from q, bias and mult.
+    /// The packed form the kernel reads, from q, bias and mult (q's columns reordered to NHWC
+    /// when nhwc_channels is set: the Linear after a Flatten reads the NHWC activation as it is).
     void pack() {
         const std::size_t og = group_out(), op = padded_out();
+        std::vector<std::int8_t> qn;
+        if (nhwc_channels > 0) {
+            const std::size_t C = nhwc_channels, HW = K / C;
+            qn.resize(q.size());
+            for (std::size_t o = 0; o < Co; ++o)
+                for (std::size_t c = 0; c < C; ++c)
+                    for (std::size_t i = 0; i < HW; ++i) qn[o * K + i * C + c] = q[o * K + c * HW + i];
+        }
+        const std::int8_t* src = nhwc_channels > 0 ? qn.data() : q.data();
         packed.assign(groups * op * Kp, 0);
         bias_p.assign(groups * op, 0);
         mult_p.assign(groups * op, 0.0f);
         for (std::size_t g = 0; g < groups; ++g) {
-            int8::pack_weights(q.data() + g * og * K, og, K, Kp, packed.data() + g * op * Kp);
+            int8::pack_weights(src + g * og * K, og, K, Kp, packed.data() + g * op * Kp, kr);
             for (std::size_t o = 0; o < og; ++o) {
                 bias_p[g * op + o] = bias[g * og + o];
                 mult_p[g * op + o] = mult[g * og + o];
@@ -82,6 +95,7 @@ struct gemm_weights {
         r.lda = lda;
         r.P = P;
         r.Kp = Kp;
+        r.kr = kr;
         r.w = packed.data() + g * op * Kp;
         r.Co = group_out();
         r.bias = bias_p.data() + g * op;

@@ -34,35 +34,45 @@ struct passthrough_node {
     qparams loaded(qparams in_qp) { return in_qp; }
 };
 
+/// One output row of a KS x KS, stride S pooling over C channels: rows[kh] is input row
+/// oh * S + kh (at least (OW - 1) * S + KS pixels of C bytes), o the OW * C bytes out. Shared by
+/// pool_node and the Conv node that fuses the pooling (conv.hpp), so both give the same codes.
+template <bool Max, std::size_t C, std::size_t KS, std::size_t S, std::size_t OW>
+void pool_row(const std::uint8_t* const* rows, std::uint8_t* o) {
+    for (std::size_t ow = 0; ow < OW; ++ow, o += C) {
+        // (a local accumulator the taps cannot alias: the compiler vectorizes over channels)
+        if constexpr (Max) {
+            std::uint8_t m[C];
+            std::memcpy(m, rows[0] + ow * S * C, C);
+            for (std::size_t kh = 0; kh < KS; ++kh)
+                for (std::size_t kw = 0; kw < KS; ++kw) {
+                    const std::uint8_t* r = rows[kh] + (ow * S + kw) * C;
+                    for (std::size_t c = 0; c < C; ++c) m[c] = m[c] > r[c] ? m[c] : r[c];
+                }
+            std::memcpy(o, m, C);
+        } else {
+            std::uint32_t acc[C];
+            for (std::size_t c = 0; c < C; ++c) acc[c] = KS * KS / 2;  // round half up
+            for (std::size_t kh = 0; kh < KS; ++kh)
+                for (std::size_t kw = 0; kw < KS; ++kw) {
+                    const std::uint8_t* r = rows[kh] + (ow * S + kw) * C;
+                    for (std::size_t c = 0; c < C; ++c) acc[c] += r[c];
+                }
+            for (std::size_t c = 0; c < C; ++c) o[c] = std::uint8_t(acc[c] / (KS * KS));
+        }
+    }
+}
+
 template <class L, dims In, bool Max>
 struct pool_node : passthrough_node<L, In> {
     static constexpr dims out = L::output(In);
     static constexpr std::size_t C = In.d[0], W = In.d[2], OH = out.d[1], OW = out.d[2], KS = L::kernel_size, S = L::stride;
     void run(const std::uint8_t* x, std::uint8_t* y, std::uint8_t*) const {
-        for (std::size_t oh = 0; oh < OH; ++oh)
-            for (std::size_t ow = 0; ow < OW; ++ow) {
-                std::uint8_t* o = y + (oh * OW + ow) * C;
-                // (a local accumulator the taps cannot alias: the compiler vectorizes over channels)
-                if constexpr (Max) {
-                    std::uint8_t m[C];
-                    std::memcpy(m, x + (oh * S * W + ow * S) * C, C);
-                    for (std::size_t kh = 0; kh < KS; ++kh)
-                        for (std::size_t kw = 0; kw < KS; ++kw) {
-                            const std::uint8_t* r = x + ((oh * S + kh) * W + ow * S + kw) * C;
-                            for (std::size_t c = 0; c < C; ++c) m[c] = m[c] > r[c] ? m[c] : r[c];
-                        }
-                    std::memcpy(o, m, C);
-                } else {
-                    std::uint32_t acc[C];
-                    for (std::size_t c = 0; c < C; ++c) acc[c] = KS * KS / 2;  // round half up
-                    for (std::size_t kh = 0; kh < KS; ++kh)
-                        for (std::size_t kw = 0; kw < KS; ++kw) {
-                            const std::uint8_t* r = x + ((oh * S + kh) * W + ow * S + kw) * C;
-                            for (std::size_t c = 0; c < C; ++c) acc[c] += r[c];
-                        }
-                    for (std::size_t c = 0; c < C; ++c) o[c] = std::uint8_t(acc[c] / (KS * KS));
-                }
-            }
+        for (std::size_t oh = 0; oh < OH; ++oh) {
+            const std::uint8_t* rows[KS];
+            for (std::size_t kh = 0; kh < KS; ++kh) rows[kh] = x + (oh * S + kh) * W * C;
+            pool_row<Max, C, KS, S, OW>(rows, y + oh * OW * C);
+        }
     }
 };
 
