@@ -18,7 +18,6 @@
 //   tensors(f)                   f(name, dtype, shape, bytes, size): what save/load keep
 //   loaded(in_qp)                rebuilds derived state after load; returns its output's qparams
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -40,16 +39,13 @@ constexpr std::size_t slot_bytes(std::size_t n) { return (n + 63) / 64 * 64 + 64
 template <dims D>
 using shape_of = shape_t<D.rank, D.d[0], D.d[1], D.d[2]>;
 
-/// The fp32 inference forward of layer L on n samples with the cpu backend's kernel, on a copy
-/// of x with 64 floats of slack after it: the cpu MaxPool 2x2 kernel loads a whole vector at a
-/// row's start even when the row is shorter, which would read past an exactly-sized buffer.
+/// The fp32 inference forward of layer L on n samples with the cpu backend's kernel.
 template <class L, dims In>
 void run_fp32(const float* params, const float* buffers, const float* x, float* y, std::size_t n) {
     using K = kernel_for<L, shape_of<In>, cpu>;
-    std::vector<float> work(work_floats<L>(In, n) + 16), xs(n * In.size() + 64, 0.0f);
-    std::copy(x, x + n * In.size(), xs.begin());
+    std::vector<float> work(work_floats<L>(In, n) + 16);
     forward_args a;
-    a.x = xs.data();
+    a.x = x;
     a.y = y;
     a.n = n;
     a.params = params;
