@@ -77,6 +77,16 @@ CTNN_NET_BENCH(infer, MobileNet, 1, "mobilenet/infer_b1");
 CTNN_NET_BENCH(infer, MobileNet, 256, "mobilenet/infer_b256");
 CTNN_NET_BENCH(train, MobileNet, 32, "mobilenet/train_b32");
 
+// An Inception-style block on 8 x 8 maps, four branches concatenated along channels (1x1; 1x1
+// then 3x3; 1x1 then two 3x3; the input itself), each Conv with BatchNorm and ReLU: the branches
+// write their channel slices of the output in place (layers/concat.hpp). No peer figure.
+template <std::size_t I, std::size_t O, std::size_t K = 1>
+using CBR = ctnn::Chain<ctnn::Conv<I, O, K, 1, K / 2>, ctnn::BatchNorm<O>, ctnn::ReLU>;
+using InceptionBlock = ctnn::Sequential<ctnn::Input<64, 8, 8>,
+                                        ctnn::Concat<CBR<64, 32>, ctnn::Chain<CBR<64, 48>, CBR<48, 64, 3>>,
+                                                     ctnn::Chain<CBR<64, 16>, CBR<16, 32, 3>, CBR<32, 32, 3>>, ctnn::Identity>>;
+CTNN_NET_BENCH(infer, InceptionBlock, 64, "inception_block/infer_b64");
+
 }  // namespace
 
 BENCHMARK_MAIN();

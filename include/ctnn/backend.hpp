@@ -72,6 +72,11 @@ struct forward_args {
     // array [n, out_shape] the kernel adds to what it writes, y = f(x) + addend, while y is still
     // in cache (a Residual's shortcut). Null: nothing is added. It may be x itself, never y.
     const float* addend = nullptr;
+    // Inference, kernels (and groups: on the last layer's arguments) with traits.strided_output
+    // only: floats from one sample of y to the next, when y is a slice of a wider array (a
+    // Concat's channel slice, so that a branch writes into place); 0: dense, out_shape's size.
+    // Only y is strided: x and addend stay dense.
+    std::size_t y_stride = 0;
 };
 
 /// Arguments of a backward kernel. Parameter gradients are accumulated (+=), like PyTorch.
@@ -105,6 +110,7 @@ struct kernel_traits {
     std::size_t fuses = 1;               // fused groups: the layers it covers
     bool fuses_in_training = false;      // fused groups: also runs the training forward and backward
     bool adds = false;                   // inference forward honours forward_args::addend
+    bool strided_output = false;         // inference forward honours forward_args::y_stride
 };
 
 /// The defaults every kernel derives from.

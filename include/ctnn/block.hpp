@@ -187,6 +187,7 @@ struct subnet {
         rng* gen = nullptr;
         call_context ctx{};
         const float* addend = nullptr;  // inference: added to the output (adds says by whom)
+        std::size_t y_stride = 0;       // inference: y's sample stride where strides (0: dense)
     };
 
     template <class In, bool OwnOutput>
@@ -236,6 +237,7 @@ struct subnet {
         float* scratch(std::size_t) const { return p.ctx.scratch; }
         float* work(std::size_t) const { return p.mem + 2 * align_floats(n * inner_max(In::value)); }
         const float* addend() const { return p.addend; }
+        std::size_t y_stride() const { return p.y_stride; }
         float* grad_buffer(int) const { return nullptr; }
         bool grads_stale() const { return false; }
         rng* gen() const { return nullptr; }
@@ -274,11 +276,16 @@ struct subnet {
     /// (executor.hpp: adds_output); if not, the caller adds it.
     template <class In, class B>
     static constexpr bool adds = executor<plan_t<In>, B>::adds_output;
+    /// Whether an inference forward writes y with part::y_stride between samples (executor.hpp:
+    /// strides_output); if not, y is dense and the caller moves it.
+    template <class In, class B>
+    static constexpr bool strides = executor<plan_t<In>, B>::strides_output;
     template <class In, class B>
     static constexpr kernel_traits traits{.scratch = plan_t<In>::template scratch<B>,
                                           .shared_per_task = plan_t<In>::template shared_scratch<B>,
                                           .prepared = plan_t<In>::template prepared_offset<B>[depth],
-                                          .adds = adds<In, B>};
+                                          .adds = adds<In, B>,
+                                          .strided_output = strides<In, B>};
     template <class In, class B>
     static constexpr bool runs_on = plan_t<In>::template runs_on<B>;
 };

@@ -14,6 +14,8 @@
 //       float* work(std::size_t i) const;       // optional: layer i's inference workspace
 //       const float* addend() const;            // optional: added to the output in inference,
 //                                               // inside its kernel where adds_output says so
+//       std::size_t y_stride() const;           // optional: the output's sample stride in
+//                                               // inference where strides_output (0: dense)
 //       float* grad_buffer(int which) const;    // backward's two gradient buffers (0, 1)
 //       bool grads_stale() const;               // first backward since zero_grad: overwrite
 //       void grads_done(std::size_t i) const;   // optional: layers i.. have their final gradients
@@ -120,6 +122,8 @@ private:
         if constexpr (!Training && requires { m.work(I); }) a.work = m.work(I);
         if constexpr (!Training && I + 1 == depth && requires { m.addend(); })
             if constexpr (adds_output) a.addend = m.addend();
+        if constexpr (!Training && I + 1 == writer_end && requires { m.y_stride(); })
+            if constexpr (strides_output) a.y_stride = m.y_stride();
         a.stream = m.stream();
         a.seed = m.seed();
         return a;
@@ -158,20 +162,42 @@ private:
     /// What runs a group: the layer's kernel, or the fused group.
     template <std::size_t I, std::size_t G>
     using runner = std::conditional_t<G == 1, kernel<I>, typename Plan::template group<Backend, I>>;
+    /// The traits of inference group s's runner; none on device backends (no device kernel
+    /// takes an addend or a stride yet) or for an empty net.
+    template <std::size_t s>
+    static constexpr kernel_traits group_traits = [] {
+        if constexpr (depth == 0 || !host_backend<Backend>) return kernel_traits{};
+        else return kernel_traits(runner<s, Plan::template groups<Backend, false>[s]>::traits);
+    }();
+    static constexpr std::size_t last = [] {
+        if constexpr (depth == 0) return std::size_t(0);
+        else return Plan::template last_group<Backend, false>;
+    }();
+    /// Whether the net ends in a layer that aliases its input (its kernel may not run at all).
+    static constexpr bool ends_aliased = depth > 0 && Plan::template groups<Backend, false>[last] == 1 && Plan::aliases[last];
+    /// The inference group whose kernel writes the output: the last one that does not alias its
+    /// input (layers after it that do alias leave it there: workspace.hpp, inference_slots), else
+    /// the last one (an aliasing layer's copy from the input).
+    static constexpr std::size_t writer = [] {
+        constexpr auto groups = Plan::template groups<Backend, false>;
+        std::size_t w = last;
+        for (std::size_t i = 0; i < depth; ++i)
+            if (groups[i] > 0 && !(groups[i] == 1 && Plan::aliases[i])) w = i;
+        return w;
+    }();
+    static constexpr std::size_t writer_end = depth == 0 ? 0 : writer + Plan::template groups<Backend, false>[writer];
 
 public:
     /// Whether an inference forward adds the memory's addend() to the net's output inside the
     /// kernel that writes it (forward_args::addend): the last group's runner honours one. When
     /// not, the executor passes none and the caller adds it (block.hpp: a Residual's body).
-    /// Host backends only: no device kernel takes an addend yet.
-    static constexpr bool adds_output = [] {
-        if constexpr (depth == 0 || !host_backend<Backend>) {
-            return false;
-        } else {
-            constexpr std::size_t s = Plan::template last_group<Backend, false>, G = Plan::template groups<Backend, false>[s];
-            return !(G == 1 && Plan::aliases[s]) && runner<s, G>::traits.adds;
-        }
-    }();
+    /// Host backends only. Not after a layer that aliases its input: its kernel may not run.
+    static constexpr bool adds_output = !ends_aliased && group_traits<last>.adds;
+    /// Whether an inference forward writes the net's output with the memory's y_stride() between
+    /// samples (forward_args::y_stride): the runner of the group that writes it (writer) honours
+    /// one. When not, the executor passes none, the output is dense, and the caller moves it
+    /// (block.hpp: a Concat's branch). Host backends only.
+    static constexpr bool strides_output = group_traits<writer>.strided_output;
 };
 
 }  // namespace ctnn

@@ -65,7 +65,7 @@ struct kernel<Chain<Ls...>, In, B> : kernel_base {
     static void prepare(const float* params, float* out) { net::template prepare<In, B>(params, out); }
     static void forward(const forward_args& a) {
         const typename net::part p{a.x, a.y, a.params, a.buffers, nullptr, a.prepared, a.training ? a.saved : a.work, a.gen,
-                                   detail::context_of(a), a.addend};
+                                   detail::context_of(a), a.addend, a.y_stride};
         net::template forward<In, B, false>(p, a.n, a.training);
     }
     static void backward(const backward_args& a) {

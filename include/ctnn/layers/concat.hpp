@@ -3,9 +3,13 @@
 // named "j.<...>" (an nn.ModuleList). The branches' outputs must agree in height and width (and
 // rank): a compile error names the first branch that does not.
 //
-// Its kernel is the same on every backend (block.hpp): each branch runs as a net of its own,
-// and its output is copied into its channel slice of y (for one sample in inference, the slice
-// is contiguous and the branch writes it directly).
+// Its kernel is the same on every backend (block.hpp): each branch runs as a net of its own.
+// In inference a branch writes its channel slice of y in place: for one sample the slice is
+// contiguous; for a batch its samples are out_size apart, which the kernel that writes the
+// branch's output takes as forward_args::y_stride where it can (kernel_traits::strided_output:
+// the cpu convolutions, ConvTranspose, activations, MaxPool, Upsample, copies). Otherwise, and
+// in training (where the branch's output is kept for backward), the branch writes a dense array
+// the block copies into its slice.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -118,11 +122,12 @@ struct kernel<Concat<Bs...>, In, B> : kernel_base {
                 S::template forward<In, B, true>(p, n, true);
                 out = S::template output<In, true>(p, n);
             } else {
-                // one sample: its channel slice of y is contiguous, so the branch writes it directly
-                float* tmp = n == 1 ? a.y + slice_off[j] : a.work;
+                const bool in_place = n == 1 || S::template strides<In, B>;
+                float* tmp = in_place ? a.y + slice_off[j] : a.work;
                 const float* pre = a.prepared ? a.prepared + prepared_off[j] : nullptr;
                 S::template forward<In, B, true>({a.x, tmp, a.params + param_off[j], a.buffers + buffer_off[j], nullptr, pre,
-                                                  a.work + align_floats(n * C::largest_output(in)), nullptr, c},
+                                                  a.work + align_floats(n * C::largest_output(in)), nullptr, c, nullptr,
+                                                  in_place && n > 1 ? out_size : 0},
                                                  n, false);
                 out = tmp;
             }

@@ -200,15 +200,17 @@ struct conv_s1 {
 
     /// y [n, Co, ...] for the samples [b, e) of x, with activation Act and pool Pool.
     /// With max_pool_saving, saved [n, Co, PH, PW] gets the index of each window's maximum.
-    /// add: forward_args::addend (no pool), or null.
+    /// add: forward_args::addend (no pool), or null. ys: y's sample stride (forward_args::y_stride;
+    /// 0: dense); saved and add are dense.
     template <class Act, class Pool>
     static void forward_samples(const float* x, float* y, const float* w, const float* bias, std::size_t b,
-                                std::size_t e, float* saved = nullptr, const float* add = nullptr) {
+                                std::size_t e, float* saved = nullptr, const float* add = nullptr, std::size_t ys = 0) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
+        if (ys == 0) ys = out_size;
         float* xp = detail::work_scratch(scratch_floats);
         if constexpr (!(pointwise && Pool::K == 1)) clear_scratch(xp, xp + xp_size);  // (a pointwise one reads none)
         for (std::size_t n = b; n < e; ++n)
-            direct_sample<Act, Pool, fwd>(x + n * Ci * H * Wd, y + n * out_size, w, bias, 0, Co,
+            direct_sample<Act, Pool, fwd>(x + n * Ci * H * Wd, y + n * ys, w, bias, 0, Co,
                                           saves_index<Pool> ? saved + n * out_size : nullptr, xp,
                                           add ? add + n * out_size : nullptr);
     }
@@ -307,8 +309,9 @@ struct conv_s1 {
     template <class Act, class Pool>
     static void forward_samples_wino(const float* x, float* y, const float* w, const float* bias, std::size_t b,
                                      std::size_t e, float* saved = nullptr, const float* u = nullptr,
-                                     const float* add = nullptr) {
+                                     const float* add = nullptr, std::size_t ys = 0) {
         constexpr std::size_t out_size = Co * out_h<Pool> * out_w<Pool>;
+        if (ys == 0) ys = out_size;
         float* us = detail::work_scratch(scratch_floats) + fwd_scratch;
         float* xs = us + wff::u_size;
         float* v = xs + wff::x_size;
@@ -321,11 +324,11 @@ struct conv_s1 {
         for (std::size_t n = b; n < e; ++n) {
             const float* xn = x + n * Ci * H * Wd;
             if (!all_finite<Ci * H * Wd>(xn)) {
-                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved, add);
+                forward_samples<Act, Pool>(x, y, w, bias, n, n + 1, saved, add, ys);
                 continue;
             }
             wff::load_input(xn, xs);
-            wff::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * out_size, saves_index<Pool> ? saved + n * out_size : nullptr,
+            wff::template run_sample<Act, Pool>(u, xs, v, m, bias, y + n * ys, saves_index<Pool> ? saved + n * out_size : nullptr,
                                                 add ? add + n * out_size : nullptr);
         }
     }
@@ -349,7 +352,8 @@ struct conv_s1 {
         }
     }
 
-    /// y = Pool(Act(conv(x))) (+ a.addend, without a pool) for a batch; coef: a folded
+    /// y = Pool(Act(conv(x))) (+ a.addend, without a pool) for a batch, y's samples a.y_stride
+    /// apart where set (one sample: any stride is the same); coef: a folded
     /// BatchNorm's coefficients (epilogue.hpp), else null (the bias).
     template <class Act, class Pool>
     static void forward(const forward_args& a, const float* coef = nullptr) {
@@ -377,8 +381,8 @@ struct conv_s1 {
             const range r = split(a.n, t, T);
             if (r.begin == r.end) return;
             if constexpr (wino_fwd && pool_ok)
-                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, u, a.addend);
-            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, a.addend);
+                if (wino) return forward_samples_wino<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, u, a.addend, a.y_stride);
+            forward_samples<Act, Pool>(a.x, a.y, w, bias, r.begin, r.end, a.saved, a.addend, a.y_stride);
         });
     }
 };
@@ -398,7 +402,8 @@ struct kernel<Conv<Ci, Co, K, 1, P>, In, cpu> : kernel_base {
                                           .shared_per_task = impl::shared_floats_per_task,
                                           .prepared = impl::prepared_floats,
                                           .overwrites_dparams = true,
-                                          .adds = true};
+                                          .adds = true,
+                                          .strided_output = true};
     static void prepare(const float* params, float* out) { impl::prepare(params, out); }
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity, cpu_detail::no_pool>(a); }
     static void backward(const backward_args& a) { cpu_detail::conv_s1_backward<Ci, Co, K, P, In, false>::run(a); }
@@ -412,6 +417,7 @@ inline forward_args merged(const forward_args& first, const forward_args& last) 
     a.y = last.y;
     a.saved = last.saved;
     a.addend = last.addend;
+    a.y_stride = last.y_stride;
     return a;
 }
 inline backward_args merged(const backward_args& first, const backward_args& last) {
@@ -427,7 +433,7 @@ inline backward_args merged(const backward_args& first, const backward_args& las
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t P, class In, class L2>
 struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, L2> : kernel_base {
     using impl = cpu_detail::conv_s1<Ci, Co, K, P, In>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2, .adds = true};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2, .adds = true, .strided_output = true};
     static void forward(const group_forward_args<2>& g) {
         impl::template forward<cpu_detail::relu, cpu_detail::no_pool>(cpu_detail::merged(g.first(), g.last()));
     }
@@ -444,7 +450,8 @@ struct fused<cpu, In, Conv<Ci, Co, K, 1, P>, ReLU, MaxPool<PK, PS>> : kernel_bas
                                           .shared_per_task = trains ? impl::shared_floats_per_task : 0,
                                           .overwrites_dparams = true,
                                           .fuses = 3,
-                                          .fuses_in_training = trains};
+                                          .fuses_in_training = trains,
+                                          .strided_output = true};
     static void forward(const group_forward_args<3>& g) {
         const forward_args a = cpu_detail::merged(g.first(), g.last());
         if constexpr (trains)

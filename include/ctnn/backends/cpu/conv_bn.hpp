@@ -78,7 +78,7 @@ struct fused<cpu, In, Conv<Ci, Co, K, S, P, D, G>, BatchNorm<Co>, L2> : kernel_b
     using Act = cpu_detail::bn_then<std::conditional_t<with_act, cpu_detail::act<L2>, cpu_detail::identity>>;
     // the coefficients follow the Conv's own scratch in the calling thread's
     static constexpr std::size_t coef_at = conv::type::scratch_floats;
-    static constexpr kernel_traits traits{.scratch = coef_at + align_floats(3 * Co), .fuses = layers, .adds = true};
+    static constexpr kernel_traits traits{.scratch = coef_at + align_floats(3 * Co), .fuses = layers, .adds = true, .strided_output = true};
 
     static void forward(const group_forward_args<layers>& g) {
         const forward_args& c = g.first();

@@ -116,11 +116,12 @@ struct conv_depthwise {
         }
     }
 
-    /// y = Act(conv(x)) (+ a.addend); coef: a folded BatchNorm's coefficients (epilogue.hpp), else
-    /// null (the bias).
+    /// y = Act(conv(x)) (+ a.addend), y's samples a.y_stride apart where set; coef: a folded
+    /// BatchNorm's coefficients (epilogue.hpp), else null (the bias).
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * KK;
+        const std::size_t ys = a.y_stride ? a.y_stride : Co * Nc;
         const std::size_t items = a.n * Ci;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * KK * Nc));
         parallel_for(T, [&](std::size_t t) {
@@ -130,11 +131,11 @@ struct conv_depthwise {
             std::fill(xs, xs + plane, 0.0f);
             for (std::size_t i = r.begin; i < r.end; ++i) {  // i = n * Ci + g
                 load_plane(a.x + i * HW, xs);
+                float* yn = a.y + i / Ci * ys;
                 for (std::size_t co = (i % Ci) * M; co < (i % Ci + 1) * M; ++co) {
-                    const std::size_t at = (i / Ci * Co + co) * Nc;
-                    forward_channel(xs, a.params + co * KK, bias[co], a.y + at);
-                    if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(a.y + i / Ci * Co * Nc, bias, co, co + 1);
-                    if (a.addend) add_residual(a.y + at, a.addend + at, Nc);
+                    forward_channel(xs, a.params + co * KK, bias[co], yn + co * Nc);
+                    if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(yn, bias, co, co + 1);
+                    if (a.addend) add_residual(yn + co * Nc, a.addend + (i / Ci * Co + co) * Nc, Nc);
                 }
             }
         });

@@ -106,12 +106,13 @@ struct conv_gemm {
             }
     }
 
-    /// y = Act(conv(x)) (+ a.addend); coef: a folded BatchNorm's coefficients (epilogue.hpp), else
-    /// null (the bias).
+    /// y = Act(conv(x)) (+ a.addend), y's samples a.y_stride apart where set; coef: a folded
+    /// BatchNorm's coefficients (epilogue.hpp), else null (the bias).
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * Kg;
-        if constexpr (batched) return forward_batched<Act>(a, bias);
+        const std::size_t ys = a.y_stride ? a.y_stride : Co * Nc;
+        if constexpr (batched) return forward_batched<Act>(a, bias, ys);
         const std::size_t items = a.n * G;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));
         parallel_for(T, [&](std::size_t t) {
@@ -124,23 +125,21 @@ struct conv_gemm {
                 const float* xg = a.x + (i / G * Ci + g * Cig) * HW;
                 if constexpr (!direct) load_columns(xg, xc);
                 const float* wg = a.params + g * Cog * Kg;
+                float* yn = a.y + i / G * ys;
                 bcast_gemm<Nc, fwd::R, fwd::NV, init::bias>(
                     0, Cog, Kg, [wg](std::size_t m, std::size_t k) { return wg[m * Kg + k]; },
-                    [xg, xc](std::size_t k) { return direct ? xg + k * HW : xc + k * Nc; }, a.y + (i / G * Co + g * Cog) * Nc,
+                    [xg, xc](std::size_t k) { return direct ? xg + k * HW : xc + k * Nc; }, yn + g * Cog * Nc,
                     Nc, bias + g * Cog);
                 if constexpr (!std::is_same_v<Act, identity>)
-                    channel_epilogue<Act, Co, Nc>(a.y + i / G * Co * Nc, bias, g * Cog, (g + 1) * Cog);
-                if (a.addend) {
-                    const std::size_t at = (i / G * Co + g * Cog) * Nc;
-                    add_residual(a.y + at, a.addend + at, Cog * Nc);
-                }
+                    channel_epilogue<Act, Co, Nc>(yn, bias, g * Cog, (g + 1) * Cog);
+                if (a.addend) add_residual(yn + g * Cog * Nc, a.addend + (i / G * Co + g * Cog) * Nc, Cog * Nc);
             }
         });
     }
 
     /// forward, batched: task items are (chunk, part of the output channels).
     template <class Act>
-    static void forward_batched(const forward_args& a, const float* bias) {
+    static void forward_batched(const forward_args& a, const float* bias, std::size_t ys) {
         const std::size_t chunks = (a.n + SBf - 1) / SBf;
         const std::size_t T = tasks_for(a.n * Co, double(a.n) * double(Co * Kg * Nc));
         const std::size_t parts = chunks >= T ? 1 : (T + chunks - 1) / chunks, items = chunks * parts;
@@ -159,13 +158,11 @@ struct conv_gemm {
                     m.begin, m.end, Kg, [w = a.params](std::size_t o, std::size_t k) { return w[o * Kg + k]; },
                     [xc](std::size_t k) { return xc + k * Lf; }, yc, Lf, bias);
                 for (std::size_t s = 0; s < sb; ++s) {
-                    float* yn = a.y + (n0 + s) * Co * Nc;
+                    float* yn = a.y + (n0 + s) * ys;
                     for (std::size_t o = m.begin; o < m.end; ++o) std::copy_n(yc + o * Lf + s * Nc, Nc, yn + o * Nc);
                     if constexpr (!std::is_same_v<Act, identity>) channel_epilogue<Act, Co, Nc>(yn, bias, m.begin, m.end);
-                    if (a.addend) {
-                        const std::size_t at = ((n0 + s) * Co + m.begin) * Nc;
-                        add_residual(a.y + at, a.addend + at, (m.end - m.begin) * Nc);
-                    }
+                    if (a.addend)
+                        add_residual(yn + m.begin * Nc, a.addend + ((n0 + s) * Co + m.begin) * Nc, (m.end - m.begin) * Nc);
                 }
             }
         });
@@ -309,7 +306,7 @@ template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::siz
 struct kernel<Conv<Ci, Co, K, S, P, D, G>, In, cpu> : kernel_base {
     using impl = std::conditional_t<(Ci == G && G > 1), cpu_detail::conv_depthwise<Ci, Co, K, S, P, D, In>,
                                     cpu_detail::conv_gemm<Ci, Co, K, S, P, D, G, In>>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true, .adds = true};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true, .adds = true, .strided_output = true};
     static void forward(const forward_args& a) { impl::forward(a); }
     static void backward(const backward_args& a) { impl::backward(a); }
 };

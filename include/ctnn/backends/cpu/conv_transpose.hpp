@@ -31,7 +31,7 @@ struct kernel<ConvTranspose<Ci, Co, K, S, P, OP>, In, cpu> : kernel_base {
     static constexpr std::size_t CB = std::clamp<std::size_t>(budget / (KK * HW), 1, Co);  // forward: channels
     static constexpr std::size_t RB = std::clamp<std::size_t>(budget / HW, 1, R);          // backward: rows
     static constexpr std::size_t dot_r = 2, dot_c = cpu_detail::V::registers >= 32 ? 8 : 4;  // as Conv's dweight
-    static constexpr kernel_traits traits{.scratch = std::max(CB * KK * HW, RB * HW + Ci * RB)};
+    static constexpr kernel_traits traits{.scratch = std::max(CB * KK * HW, RB * HW + Ci * RB), .strided_output = true};
 
     /// For tap k, the input indices [lo, hi) whose output index i S + k - P lies in [0, extent).
     struct span { std::size_t lo, hi; };
@@ -91,7 +91,7 @@ struct kernel<ConvTranspose<Ci, Co, K, S, P, OP>, In, cpu> : kernel_base {
                 const auto A = [w = w + co0 * KK](std::size_t m, std::size_t k) { return w[k * R + m]; };
                 const auto B = [x = a.x + n * Ci * HW](std::size_t k) { return x + k * HW; };
                 bcast_gemm<HW, bb::R, bb::NV, init::zero>(0, (co1 - co0) * KK, Ci, A, B, cols, HW);
-                float* y = a.y + n * Co * OH * OW;
+                float* y = a.y + n * (a.y_stride ? a.y_stride : Co * OH * OW);  // (a.y_stride: a Concat's slice)
                 for (std::size_t co = co0; co < co1; ++co) std::fill(y + co * OH * OW, y + (co + 1) * OH * OW, bias[co]);
                 col2im(cols, co0, co1, y);
             }

@@ -16,6 +16,12 @@ template <std::size_t K, std::size_t S, class In>
 struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], H = In::value.d[1], W = In::value.d[2];
     static constexpr std::size_t OH = MaxPool<K, S>::output(In::value).d[1], OW = MaxPool<K, S>::output(In::value).d[2];
+    static constexpr kernel_traits traits{.strided_output = true};
+    /// Channel nc's (n * C + c) output map: samples y_stride apart (dense: C * OH * OW).
+    static float* out_map(const forward_args& a, std::size_t nc) {
+        const std::size_t ys = a.y_stride ? a.y_stride : C * OH * OW;
+        return a.y + nc / C * ys + nc % C * OH * OW;
+    }
 
     /// 2x2 windows, stride 2: the larger of each column pair with vectors (the upper one on
     /// ties), then of each pair of columns (the smaller index on ties): the reference's first
@@ -69,7 +75,7 @@ struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
         if constexpr (K == 2 && S == 2 && !std::is_same_v<cpu_detail::V, simd::scalar>) {
             for (std::size_t nc = b * C; nc < e * C; ++nc) {
                 const float* x = a.x + nc * H * W;
-                float* y = a.y + nc * OH * OW;
+                float* y = out_map(a, nc);
                 float* sv = a.saved ? a.saved + nc * OH * OW : nullptr;
                 for (std::size_t oh = 0; oh < OH; ++oh)
                     if (!forward_2x2_row<cpu_detail::V>(x, oh, y + oh * OW, sv ? sv + oh * OW : nullptr))
@@ -80,7 +86,7 @@ struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
         {
             for (std::size_t nc = b * C; nc < e * C; ++nc) {
                 const float* x = a.x + nc * H * W;
-                float* y = a.y + nc * OH * OW;
+                float* y = out_map(a, nc);
                 float* sv = a.saved ? a.saved + nc * OH * OW : nullptr;
                 for (std::size_t oh = 0; oh < OH; ++oh) general_row(x, oh, y, sv);
             }

@@ -15,6 +15,7 @@ template <std::size_t S, class In>
 struct kernel<Upsample<S>, In, cpu> : kernel_base {
     static constexpr std::size_t C = In::value.d[0], H = In::value.d[1], W = In::value.d[2];
     static constexpr std::size_t OH = H * S, OW = W * S;
+    static constexpr kernel_traits traits{.strided_output = true};
 
     /// Runs f(plane) for every plane of n samples, split over threads (work ~ output elements).
     template <class F>
@@ -27,9 +28,10 @@ struct kernel<Upsample<S>, In, cpu> : kernel_base {
         });
     }
     static void forward(const forward_args& a) {
+        const std::size_t ys = a.y_stride ? a.y_stride : C * OH * OW;  // (a Concat's slice: samples apart)
         planes(a.n, [&](std::size_t p) {
             const float* x = a.x + p * H * W;
-            float* y = a.y + p * OH * OW;
+            float* y = a.y + p / C * ys + p % C * OH * OW;
             for (std::size_t h = 0; h < H; ++h) {
                 float* row = y + h * S * OW;
                 for (std::size_t w = 0; w < W; ++w)
