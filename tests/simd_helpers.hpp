@@ -12,6 +12,8 @@
 
 #include <ctnn/ctnn.hpp>
 
+#include "thread_count_guard.hpp"
+
 namespace {
 
 using namespace ctnn;
@@ -98,10 +100,7 @@ void compare_layer(std::size_t n, std::uint64_t seed, bool exact = false) {
     }
 }
 
-struct thread_count_guard {
-    std::size_t saved = num_threads();
-    ~thread_count_guard() { set_num_threads(saved); }
-};
+using ctnn_test::thread_count_guard;
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 
 #include "golden_check.hpp"
 #include "gradcheck.hpp"
+#include "thread_count_guard.hpp"
 
 using namespace ctnn;
 
@@ -149,10 +150,7 @@ void compare(std::size_t n, std::uint64_t seed) {
     }
 }
 
-struct thread_count_guard {
-    std::size_t saved = num_threads();
-    ~thread_count_guard() { set_num_threads(saved); }
-};
+using ctnn_test::thread_count_guard;
 
 template <std::size_t Ci, std::size_t Co, std::size_t K, std::size_t S, std::size_t P, std::size_t D, std::size_t G, class In>
 using gemm_impl = cpu_detail::conv_gemm<Ci, Co, K, S, P, D, G, In>;

@@ -24,6 +24,7 @@
 
 #include "golden_check.hpp"
 #include "gradcheck.hpp"
+#include "thread_count_guard.hpp"
 
 using namespace ctnn;
 using namespace ctnn_test;
@@ -43,11 +44,6 @@ static_assert(Upsample<1>::output(chw(2, 5, 7)) == chw(2, 5, 7));
 static_assert(Upsample<2>::check(flat(12)).what == problem::image_input);
 static_assert(Upsample<2>::hparams().count == 1 && Upsample<2>::hparams().p[0].name == "scale_factor" &&
               Upsample<2>::hparams().p[0].num == 2);
-
-struct thread_count_guard {
-    std::size_t saved = num_threads();
-    ~thread_count_guard() { set_num_threads(saved); }
-};
 
 /// One forward and one backward of layer L through backend B's kernel, batch n.
 template <class L, class In, class B>

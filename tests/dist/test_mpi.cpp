@@ -2,7 +2,8 @@
 //
 //   mpirun -np N test_mpi equal       N ranks at batch B give one process's weights at batch N B
 //                                     (SGD with momentum, Adam; 1e-5 relative), ranks identical,
-//                                     checkpoint by rank 0 resumes on 1 rank and on N ranks
+//                                     checkpoint by rank 0 resumes on 1 rank and on N ranks;
+//                                     dist::evaluate over N ranks = evaluate_full in one process
 //   mpirun -np N test_mpi mismatch    rank 1 runs another net type: every rank is refused at start
 //   mpirun -np N test_mpi die         rank 1 exits during training: the job must end (mpirun), not hang
 //   mpirun -np N test_mpi kill        rank 1 is killed (SIGKILL) during training: the same
@@ -124,9 +125,35 @@ void equal_case(const char* name, MakeOpt make_opt, const ctnn::dist::comm& c) {
     if (rank == 0) std::filesystem::remove(ckpt);
 }
 
+/// dist::evaluate (each rank a share, the sums reduced) gives evaluate_full's figures for the
+/// whole set in one process, on every rank; the same for a set smaller than the ranks.
+void evaluate_case(const ctnn::dist::comm& c) {
+    const int rank = c.rank();
+    Net net(rank == 0 ? 11 : 99);  // (data_parallel sends rank 0's weights to every rank)
+    ctnn::SGD opt(net, 0.05f);
+    ctnn::dist::data_parallel dp(net, opt, {.timeout_s = 30});
+    for (const std::size_t count : {std::size_t{203}, std::size_t{1}}) {
+        const ctnn::data::dataset d = make_data(count);
+        const ctnn::evaluation got = ctnn::dist::evaluate(dp, d, 16);
+        Net one(11);
+        const ctnn::evaluation want = ctnn::evaluate_full(one, d, 16);
+        const std::string what = "dist::evaluate over " + std::to_string(c.size()) + " ranks of " + std::to_string(count) +
+                                 " samples: accuracy " + std::to_string(got.accuracy) + " (one process " +
+                                 std::to_string(want.accuracy) + "), loss " + std::to_string(got.loss) + " (" +
+                                 std::to_string(want.loss) + ")";
+        check(got.accuracy == want.accuracy && std::abs(got.loss - want.loss) <= 1e-6 * want.loss, what, rank);
+        double both[2] = {got.accuracy, got.loss};
+        const auto hashes = c.gather_all(ctnn::detail::fnv1a(both, sizeof both), "test");
+        bool same = true;
+        for (auto h : hashes) same = same && h == hashes[0];
+        check(same, "dist::evaluate: the same figures on every rank, bit for bit", rank);
+    }
+}
+
 int run_equal(const ctnn::dist::comm& c) {
     equal_case("SGD", [](Net& n) { return ctnn::SGD(n, 0.05f, {.momentum = 0.9f, .weight_decay = 1e-3f}); }, c);
     equal_case("Adam", [](Net& n) { return ctnn::Adam(n, 1e-2f); }, c);
+    evaluate_case(c);
     return failures ? 1 : 0;
 }
 

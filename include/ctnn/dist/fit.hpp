@@ -8,7 +8,6 @@
 // the steps per epoch (and a schedule laid out in steps) change with it.
 #pragma once
 #include <chrono>
-#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <limits>
@@ -34,27 +33,13 @@ struct fit_options {
 };
 
 /// Accuracy and mean cross-entropy of the net on the data set, each rank evaluating a contiguous
-/// share and the sums reduced (the same figures on every rank).
+/// share (evaluate_full's loop, train/trainer.hpp) and the sums reduced (the same figures on
+/// every rank; 0 for an empty data set).
 template <class Net, class Opt>
 evaluation evaluate(data_parallel<Net, Opt>& dp, const data::dataset& d, std::size_t batch = 256) {
-    constexpr std::size_t k = Net::output_size;
     const std::size_t R = static_cast<std::size_t>(dp.size()), r = static_cast<std::size_t>(dp.rank());
-    const std::size_t begin = d.count * r / R, end = d.count * (r + 1) / R, s = d.sample_size();
-    std::vector<float> out(batch * k);
-    double v[2] = {0, 0};  // correct, sum of cross-entropies
-    for (std::size_t b = begin; b < end; b += batch) {
-        const std::size_t n = std::min(batch, end - b);
-        dp.net().forward(d.images.data() + b * s, out.data(), n);
-        for (std::size_t i = 0; i < n; ++i) {
-            const float* o = out.data() + i * k;
-            const std::size_t label = static_cast<std::size_t>(d.labels[b + i]);
-            v[0] += argmax(o, k) == label;
-            const float m = *std::max_element(o, o + k);
-            double z = 0;
-            for (std::size_t j = 0; j < k; ++j) z += std::exp(double(o[j]) - m);
-            v[1] += std::log(z) + m - o[label];
-        }
-    }
+    const auto mine = ctnn::detail::evaluate_range<void>(dp.net(), d, d.count * r / R, d.count * (r + 1) / R, batch, tta::none);
+    double v[2] = {mine.correct, mine.loss};
     dp.sum(v, 2);
     return {d.count ? v[0] / double(d.count) : 0.0, d.count ? v[1] / double(d.count) : 0.0};
 }

@@ -138,16 +138,23 @@ public:
 
     // ---- collectives, each non-blocking and waited for with the deadline ----------------------
 
+    /// root's `count` values to every rank, in place. MPI counts are ints, so the bytes go in
+    /// chunks of 1 GiB, up to `group` chunks in flight at once with their requests on the stack:
+    /// data_parallel broadcasts BatchNorm's buffers every step, and this allocates nothing and
+    /// keeps no state in the comm. The deadline applies to each group of 8 GiB rather than to the
+    /// whole broadcast, which differs only for broadcasts larger than that.
     template <class T>
     void broadcast(T* data, std::size_t count, int root, const std::string& what) const {
-        constexpr std::size_t chunk = std::size_t{1} << 30;  // (MPI counts are ints)
-        std::vector<MPI_Request> rs;
+        constexpr std::size_t chunk = std::size_t{1} << 30, group = 8;
         auto* bytes = reinterpret_cast<char*>(data);
-        for (std::size_t o = 0, n = count * sizeof(T); o < n; o += chunk) {
-            rs.emplace_back();
-            check(MPI_Ibcast(bytes + o, static_cast<int>(std::min(chunk, n - o)), MPI_BYTE, root, c_, &rs.back()), what);
+        const std::size_t n = count * sizeof(T);
+        for (std::size_t first = 0; first < n; first += chunk * group) {
+            MPI_Request rs[group];
+            std::size_t k = 0;
+            for (std::size_t o = first; o < n && k < group; o += chunk, ++k)
+                check(MPI_Ibcast(bytes + o, static_cast<int>(std::min(chunk, n - o)), MPI_BYTE, root, c_, &rs[k]), what);
+            wait({rs, k}, what);
         }
-        wait(rs, what);
     }
     void sum(double* data, std::size_t count, const std::string& what) const {
         MPI_Request r;

@@ -77,21 +77,30 @@ struct evaluation {
     double accuracy = 0, loss = 0;
 };
 
-/// evaluate() (below), with the mean cross-entropy of the (averaged) outputs as well.
-template <class Backend = void, class Net>
-evaluation evaluate_full(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
+namespace detail {
+
+/// What evaluate_full and dist::evaluate (dist/fit.hpp) divide by the sample count.
+struct evaluation_sums {
+    double correct = 0, loss = 0;  // samples whose argmax is the label; sum of their cross-entropies
+};
+
+/// The one evaluation loop: samples [begin, end) of d in batches of `batch` (0 counts as 1)
+/// through net.forward<Backend> (with aug, the outputs averaged with the mirror image's), summed.
+/// dist::evaluate runs it on each rank's share and sums over the ranks.
+template <class Backend, class Net>
+evaluation_sums evaluate_range(Net& net, const data::dataset& d, std::size_t begin, std::size_t end, std::size_t batch,
+                               tta aug) {
     if (d.sample_size() != Net::input_size)
         throw error("ctnn::evaluate: the data set's samples have " + std::to_string(d.sample_size()) +
                     " values but the net's input has " + std::to_string(Net::input_size));
-    if (d.count == 0) return {std::nan(""), std::nan("")};
     batch = std::max<std::size_t>(batch, 1);
     constexpr std::size_t k = Net::output_size, s = Net::input_size;
-    double loss = 0;
     const bool flip = aug == tta::hflip;
     std::vector<float> out(batch * k), out_flip(flip ? batch * k : 0), mirrored(flip ? batch * s : 0);
     std::size_t correct = 0;
-    for (std::size_t i = 0; i < d.count; i += batch) {
-        const std::size_t n = std::min(batch, d.count - i);
+    double loss = 0;
+    for (std::size_t i = begin; i < end; i += batch) {
+        const std::size_t n = std::min(batch, end - i);
         const float* x = d.images.data() + i * s;
         net.template forward<Backend>(x, out.data(), n);
         if (flip) {
@@ -106,7 +115,17 @@ evaluation evaluate_full(Net& net, const data::dataset& d, std::size_t batch = 2
         for (std::size_t j = 0; j < n; ++j) correct += argmax(out.data() + j * k, k) == static_cast<std::size_t>(d.labels[i + j]);
         loss += static_cast<double>(CrossEntropy{}(out.data(), d.labels.data() + i, n, k, nullptr)) * static_cast<double>(n);
     }
-    return {static_cast<double>(correct) / static_cast<double>(d.count), loss / static_cast<double>(d.count)};
+    return {static_cast<double>(correct), loss};
+}
+
+}  // namespace detail
+
+/// evaluate() (below), with the mean cross-entropy of the (averaged) outputs as well.
+template <class Backend = void, class Net>
+evaluation evaluate_full(Net& net, const data::dataset& d, std::size_t batch = 256, tta aug = tta::none) {
+    const detail::evaluation_sums sums = detail::evaluate_range<Backend>(net, d, 0, d.count, batch, aug);
+    if (d.count == 0) return {std::nan(""), std::nan("")};
+    return {sums.correct / static_cast<double>(d.count), sums.loss / static_cast<double>(d.count)};
 }
 
 /// Fraction of `d`'s samples whose argmax of net.forward (inference mode) equals the label; with

@@ -6,14 +6,15 @@
 // added in double, as the reference adds every value in double; the two agree to about 1e-7 of
 // the sums' scale (a row is at most a few thousand values). Mean and variance are two passes
 // (sum, then squared deviations from the mean), as in the reference: no E[x^2] - E[x]^2
-// cancellation. In inference (and in the scale-and-shift of training) y = x * scale + shift
-// with the reference's scale and shift, so inference gives the reference's bits.
+// cancellation. The scalar rules (the running statistics' update, rstd, scale and shift, the
+// parameter gradients) are the reference's own functions (detail::batchnorm_channel in
+// reference/batchnorm.hpp): y = x * scale + shift with the reference's scale and shift, so
+// inference gives the reference's bits.
 #pragma once
-#include <cmath>
 
-#include "../../error.hpp"
 #include "../../layers/batchnorm.hpp"
 #include "../../threads.hpp"
+#include "../reference/batchnorm.hpp"  // detail::batchnorm_channel
 #include "simd.hpp"
 #include "tag.hpp"
 
@@ -25,7 +26,7 @@ struct kernel<BatchNorm<C>, In, cpu> : kernel_base {
     using vt = typename V::type;
     static constexpr std::size_t W = V::width;
     static constexpr std::size_t inner = In::size / C;  // H·W, or 1 for a flat shape
-    static constexpr float eps = BatchNorm<C>::eps, momentum = BatchNorm<C>::momentum;
+    using rules = detail::batchnorm_channel<C>;
 
     /// Runs f(c) for every channel, split over threads (work ~ `passes` reads of n·inner values each).
     template <class F>
@@ -64,17 +65,11 @@ struct kernel<BatchNorm<C>, In, cpu> : kernel_base {
     }
 
     static void forward(const forward_args& a) {
-        const float* gamma = a.params;
-        const float* beta = a.params + C;
-        float* rmean = a.buffers;
-        float* rvar = a.buffers + C;
         const std::size_t count = a.n * inner;
-        if (a.training && count < 2)
-            throw error("ctnn::BatchNorm: training needs more than one value per channel (batch " +
-                        std::to_string(a.n) + " of " + std::to_string(inner) + " values per channel)");
+        if (a.training) rules::check_training(a.n, inner);
         const float* x = a.x;
         channels(a.n, a.training ? 3.0 : 1.0, [&](std::size_t c) {
-            float mean, rstd;
+            typename rules::affine t;
             if (a.training) {
                 struct {
                     const float* x;
@@ -88,21 +83,13 @@ struct kernel<BatchNorm<C>, In, cpu> : kernel_base {
                     vt vec(std::size_t k) const { const vt d = V::load(x + k) - vt(m); return d * d; }
                     float one(std::size_t k) const { const float d = x[k] - m; return d * d; }
                 } sq{x, static_cast<float>(m)};
-                const double var = row_sums(a.n, c, sq) / double(count);
-                mean = static_cast<float>(m);
-                rstd = static_cast<float>(1.0 / std::sqrt(var + eps));
-                a.saved[c] = mean;
-                a.saved[C + c] = rstd;
-                rmean[c] = (1.0f - momentum) * rmean[c] + momentum * mean;
-                rvar[c] = (1.0f - momentum) * rvar[c] + momentum * static_cast<float>(var * double(count) / double(count - 1));
+                t = rules::train(c, m, row_sums(a.n, c, sq) / double(count), count, a.params, a.saved, a.buffers);
             } else {
-                mean = rmean[c];
-                rstd = 1.0f / std::sqrt(rvar[c] + eps);
+                t = rules::infer(c, a.params, a.buffers);
             }
-            const float scale = gamma[c] * rstd, shift = beta[c] - mean * scale;
-            affine(x, a.y, a.n, c, scale, shift);
+            affine(x, a.y, a.n, c, t.scale, t.shift);
         });
-        if (a.training) a.buffers[2 * C] += 1.0f;
+        if (a.training) rules::count_batch(a.buffers);
     }
 
     static void backward(const backward_args& a) {
@@ -124,10 +111,7 @@ struct kernel<BatchNorm<C>, In, cpu> : kernel_base {
             } sdyx_f{a.dy, a.x, mean};
             const double sdy = row_sums(a.n, c, sdy_f);
             const double sdyx = row_sums(a.n, c, sdyx_f) * double(rstd);  // Σ dy · x̂
-            if (a.dparams) {
-                a.dparams[c] += static_cast<float>(sdyx);
-                a.dparams[C + c] += static_cast<float>(sdy);
-            }
+            if (a.dparams) rules::accumulate_dparams(c, sdyx, sdy, a.dparams);
             if (a.dx) {
                 // dx = gamma·rstd·(dy − Σdy/count − x̂·Σdy·x̂/count), x̂ = (x − mean)·rstd:
                 // dx = dy·g + (x − mean)·k + b with g = gamma·rstd, k = −g·rstd·Σdy·x̂/count,
