@@ -109,7 +109,7 @@ using Decoder = concat_case<Input<8, 5, 4>, ConvTranspose<8, 3, 2, 2>, Upsample<
 
 }  // namespace
 
-TEST_CASE("cpu Concat: branches write their channel slices in place, with the bits of the branches alone",
+TEST_CASE("cpu Concat: branches write their channel slices in place (1-3 threads), with the bits of the branches alone",
           "[simd][blocks][concat]") {
     // which branches write in place (the rest: a dense output, copied)
     STATIC_REQUIRE((Wino4::strides<Chain<Conv<10, 10, 3, 1, 1>, BatchNorm<10>, ReLU>>));
