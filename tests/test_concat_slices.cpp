@@ -2,10 +2,11 @@
 // (forward_args::y_stride, kernel_traits::strided_output): every cpu kernel that claims it (the
 // stride-1 Conv's direct, Winograd F(4x4), F(2x2) and transposed paths, 1x1, strided, grouped
 // and depthwise GEMMs, Conv+BatchNorm(+activation), Conv+ReLU(+MaxPool) groups, activations,
-// MaxPool, ConvTranspose, Upsample, Identity's copy, a Chain ending in an aliasing Flatten), next to
-// branches that cannot (a lone BatchNorm, a nested Concat, a Residual), which the block copies.
+// MaxPool, ConvTranspose, Upsample, Linear (+ReLU), Identity's copy, a Chain ending in an aliasing
+// Flatten), next to branches that cannot (a lone BatchNorm, a nested Concat, a Residual), which the
+// block copies.
 // Each Concat's output must have, slice by slice, the bits of its branches run as nets of their
-// own (same kernels, dense outputs), for batches 1, 2, 3 and 5 and 1, 2 and 3 threads: a kernel
+// own (same kernels, dense outputs), for batches 1, 2, 3, 5 and 9 and 1, 2 and 3 threads: a kernel
 // that wrote past its slice or ignored the stride would change a neighbour's bits. And within
 // 1e-5 of the reference backend.
 #include "simd_helpers.hpp"
@@ -52,7 +53,7 @@ struct concat_case<Input<C, H, W>, Bs...> {
         net f(seed);
         perturb(f, seed + 1);
         const thread_count_guard guard;
-        for (std::size_t n : {1, 2, 3, 5}) {
+        for (std::size_t n : {1, 2, 3, 5, 9}) {
             const auto x = random_vec(n * net::input_size, seed + 10 * n);
             std::vector<float> ref(n * net::output_size);
             f.template forward<reference>(x.data(), ref.data(), n);
@@ -101,8 +102,10 @@ using Direct = concat_case<Input<3, 9, 11>, Conv<3, 5, 3, 1, 1>, Identity, Chain
 // transposed Winograd F(2x2) (16 channels on 6 x 6) inside a Chain
 using Blocks = concat_case<Input<8, 6, 6>, Residual<Conv<8, 8, 3, 1, 1>>, Concat<Conv<8, 3, 1>, Identity>,
                            Chain<Chain<Conv<8, 16, 3, 1, 1>, BatchNorm<16>>>>;
-// flat outputs: a Chain ending in Flatten (the Conv before it writes the slice), Linear (copied)
-using Flat = concat_case<Input<4, 5, 3>, Chain<Conv<4, 2, 3, 1, 1>, Flatten>, Chain<Flatten, Linear<60, 7>>, Flatten>;
+// flat outputs: a Chain ending in Flatten (the Conv before it writes the slice), Linear (batched
+// from 8 samples with 16 outputs or more, else dot products), Linear + ReLU
+using Flat = concat_case<Input<4, 5, 3>, Chain<Conv<4, 2, 3, 1, 1>, Flatten>, Chain<Flatten, Linear<60, 17>>,
+                         Chain<Flatten, Linear<60, 7>, ReLU>, Flatten>;
 
 // a decoder's: transposed convolutions and nearest upsampling
 using Decoder = concat_case<Input<8, 5, 4>, ConvTranspose<8, 3, 2, 2>, Upsample<2>, Chain<ConvTranspose<8, 4, 3, 2, 1, 1>, SiLU>>;
@@ -126,7 +129,8 @@ TEST_CASE("cpu Concat: branches write their channel slices in place (1-3 threads
     STATIC_REQUIRE((!Blocks::strides<Residual<Conv<8, 8, 3, 1, 1>>>));
     STATIC_REQUIRE((!Blocks::strides<Concat<Conv<8, 3, 1>, Identity>>));
     STATIC_REQUIRE((Flat::strides<Chain<Conv<4, 2, 3, 1, 1>, Flatten>>));
-    STATIC_REQUIRE((!Flat::strides<Chain<Flatten, Linear<60, 7>>>));
+    STATIC_REQUIRE((Flat::strides<Chain<Flatten, Linear<60, 17>>> && Flat::strides<Chain<Flatten, Linear<60, 7>, ReLU>>));
+    STATIC_REQUIRE((cpu_detail::linear_impl<60, 17>::batched_ok || cpu_detail::W == 1));
     // the Conv paths the shapes were chosen for
     STATIC_REQUIRE((cpu_detail::conv_s1<10, 10, 3, 1, Shape<10, 13, 7>>::wino4_fwd));
     STATIC_REQUIRE((cpu_detail::conv_s1<9, 11, 3, 1, Shape<9, 8, 8>>::wino_fwd));

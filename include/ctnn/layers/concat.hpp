@@ -7,9 +7,9 @@
 // In inference a branch writes its channel slice of y in place: for one sample the slice is
 // contiguous; for a batch its samples are out_size apart, which the kernel that writes the
 // branch's output takes as forward_args::y_stride where it can (kernel_traits::strided_output:
-// the cpu convolutions, ConvTranspose, activations, MaxPool, Upsample, copies). Otherwise, and
-// in training (where the branch's output is kept for backward), the branch writes a dense array
-// the block copies into its slice.
+// the cpu convolutions, ConvTranspose, Linear, activations, MaxPool, Upsample, copies).
+// Otherwise, and in training (where the branch's output is kept for backward), the branch writes
+// a dense array the block copies into its slice.
 #pragma once
 #include <algorithm>
 #include <array>

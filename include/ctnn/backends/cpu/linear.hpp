@@ -27,9 +27,10 @@ namespace ctnn::cpu_detail {
 /// Forward tile of the batched path: R outputs x NV vectors of samples, yT = W xT, the batch across
 /// the vector. xt: the transposed panel of x, row k at xt + k * P. Each y[j, o] is one fma chain over
 /// k in order (then + bias, Act), whatever R, NV or lane: the same numbers however work is split.
+/// ldy: floats from one sample of y to the next (O, or a Concat slice's forward_args::y_stride).
 template <std::size_t I, std::size_t O, std::size_t P, std::size_t R, std::size_t NV, class Act>
 inline void linear_fwd_tile(const float* w, const float* bias, std::size_t o0, const float* xt, float* y,
-                            std::size_t j0, std::size_t ncols) {
+                            std::size_t j0, std::size_t ncols, std::size_t ldy) {
     typename V::type s[R][NV];
 #pragma GCC unroll 16
     for (std::size_t r = 0; r < R; ++r)
@@ -53,7 +54,7 @@ inline void linear_fwd_tile(const float* w, const float* bias, std::size_t o0, c
 #pragma GCC unroll 4
         for (std::size_t v = 0; v < NV; ++v) V::store(&t[r][v * W], s[r][v]);
     for (std::size_t j = 0; j < ncols; ++j)
-        for (std::size_t r = 0; r < R; ++r) y[(j0 + j) * O + o0 + r] = Act::f(t[r][j] + bias[o0 + r]);
+        for (std::size_t r = 0; r < R; ++r) y[(j0 + j) * ldy + o0 + r] = Act::f(t[r][j] + bias[o0 + r]);
 }
 
 template <std::size_t I, std::size_t O>
@@ -102,7 +103,7 @@ struct linear_impl {
             with_rows<PV>(nv, [&]<std::size_t Nv>() {
                 constexpr std::size_t Rt = rows_for(Nv);
                 for_tiles<Rt>(o_begin, o_end, [&]<std::size_t Rr>(std::size_t o0) {
-                    linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc);
+                    linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc, a.y_stride ? a.y_stride : O);
                 });
             });
         }
@@ -138,7 +139,8 @@ struct linear_impl {
         const float* bias = a.params + O * I;
         const auto A = [x = a.x](std::size_t m) { return x + m * I; };
         const auto B = [w](std::size_t j) { return w + j * I; };
-        const auto E = [y = a.y, bias](std::size_t m, std::size_t j, float v) { y[m * O + j] = Act::f(v + bias[j]); };
+        const std::size_t ys = a.y_stride ? a.y_stride : O;  // (a Concat's slice: samples ys apart)
+        const auto E = [y = a.y, bias, ys](std::size_t m, std::size_t j, float v) { y[m * ys + j] = Act::f(v + bias[j]); };
         const std::size_t n = a.n, T = tasks_for(n * O, double(n) * double(I * O));
         const auto run = [&]<std::size_t Rt, std::size_t Nt>() {
             if (T == 1) {
@@ -235,7 +237,7 @@ namespace ctnn {
 template <std::size_t I, std::size_t O, class In>
 struct kernel<Linear<I, O>, In, cpu> : kernel_base {
     using impl = cpu_detail::linear_impl<I, O>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .overwrites_dparams = true, .strided_output = true};
     static void forward(const forward_args& a) { impl::template forward<cpu_detail::identity>(a); }
     static void backward(const backward_args& a) { impl::backward(a); }
 };
@@ -244,10 +246,11 @@ struct kernel<Linear<I, O>, In, cpu> : kernel_base {
 template <std::size_t I, std::size_t O, class In, class L2>
 struct fused<cpu, In, Linear<I, O>, ReLU, L2> : kernel_base {
     using impl = cpu_detail::linear_impl<I, O>;
-    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2};
+    static constexpr kernel_traits traits{.scratch = impl::scratch_floats, .fuses = 2, .strided_output = true};
     static void forward(const group_forward_args<2>& g) {
         forward_args a = g.first();
         a.y = g.last().y;
+        a.y_stride = g.last().y_stride;
         impl::template forward<cpu_detail::relu>(a);
     }
 };
