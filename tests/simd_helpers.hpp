@@ -1,5 +1,6 @@
 // Helpers of the cpu backend tests (test_simd*.cpp): random data, closeness at 1e-5 of a tensor's
-// scale, one layer through two backends, a thread-count guard, and the test nets.
+// scale, rank-1 tensors away from their initial values, one layer through two backends, a
+// thread-count guard, and the test nets.
 #pragma once
 #include <catch2/catch.hpp>
 
@@ -39,6 +40,17 @@ void check_close(const std::vector<float>& a, const std::vector<float>& b, const
     INFO(what << ": max error " << err << " at scale " << scale);
     CHECK(scale > 0);
     CHECK(err <= tol * scale);
+}
+
+/// A net's rank-1 tensors (biases, BatchNorm weights and statistics) away from their initial values.
+template <class Net>
+void perturb(Net& net, std::uint64_t seed) {
+    rng g(seed);
+    net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* p, tensor_kind) {
+        if (d.rank != 1) return;
+        const bool var = name.find("running_var") != std::string::npos;
+        for (std::size_t i = 0; i < d.size(); ++i) p[i] = var ? g.uniform(0.3f, 2.0f) : g.uniform(-1.0f, 1.0f);
+    });
 }
 
 /// Runs layer L on input shape In through backends A and B: forward and backward from the same

@@ -17,17 +17,6 @@ using namespace ctnn;
 
 namespace {
 
-/// Rank-1 tensors (biases, BatchNorm weights and statistics) away from their initial values.
-template <class Net>
-void perturb(Net& net, std::uint64_t seed) {
-    rng g(seed);
-    net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* p, tensor_kind) {
-        if (d.rank != 1) return;
-        const bool var = name.find("running_var") != std::string::npos;
-        for (std::size_t i = 0; i < d.size(); ++i) p[i] = var ? g.uniform(0.3f, 2.0f) : g.uniform(-1.0f, 1.0f);
-    });
-}
-
 template <class In, class... Bs>
 struct concat_case;
 template <std::size_t C, std::size_t H, std::size_t W, class... Bs>

@@ -25,17 +25,6 @@ struct pair_of<Input<C, H, W>, Body, Shortcut> {
     using twin_kernel = kernel<Residual<Chain<Body, Identity>, Shortcut>, Shape<C, H, W>, cpu>;
 };
 
-/// Rank-1 tensors (biases, BatchNorm weights and statistics) away from their initial values.
-template <class Net>
-void perturb(Net& net, std::uint64_t seed) {
-    rng g(seed);
-    net.for_each_tensor([&](const std::string& name, const tensor_desc& d, float* p, tensor_kind) {
-        if (d.rank != 1) return;
-        const bool var = name.find("running_var") != std::string::npos;
-        for (std::size_t i = 0; i < d.size(); ++i) p[i] = var ? g.uniform(0.3f, 2.0f) : g.uniform(-1.0f, 1.0f);
-    });
-}
-
 template <class P>
 void check_pair(std::uint64_t seed) {
     using F = typename P::fused;

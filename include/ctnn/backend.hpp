@@ -77,6 +77,9 @@ struct forward_args {
     // Concat's channel slice, so that a branch writes into place); 0: dense, out_shape's size.
     // Only y is strided: x and addend stay dense.
     std::size_t y_stride = 0;
+
+    /// y's sample stride: y_stride, or dense (out_shape's size) where that is 0.
+    constexpr std::size_t y_step(std::size_t dense) const { return y_stride ? y_stride : dense; }
 };
 
 /// Arguments of a backward kernel. Parameter gradients are accumulated (+=), like PyTorch.

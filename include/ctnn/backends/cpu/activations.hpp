@@ -30,7 +30,7 @@ struct kernel<L, In, cpu> : kernel_base {
     }
     static void forward(const forward_args& a) {
         using V = simd::vec;
-        if (a.y_stride == 0 || a.y_stride == N)
+        if (a.y_step(N) == N)
             return cpu_detail::elementwise(a.n * N, [&]<class Vt>(std::size_t i) {
                 if constexpr (Vt::width == V::width) {
                     V::store(a.y + i, f_vec<Vt>(a.x + i));

@@ -121,7 +121,7 @@ struct conv_depthwise {
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * KK;
-        const std::size_t ys = a.y_stride ? a.y_stride : Co * Nc;
+        const std::size_t ys = a.y_step(Co * Nc);
         const std::size_t items = a.n * Ci;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * KK * Nc));
         parallel_for(T, [&](std::size_t t) {

@@ -111,7 +111,7 @@ struct conv_gemm {
     template <class Act = identity>
     static void forward(const forward_args& a, const float* coef = nullptr) {
         const float* bias = coef ? coef : a.params + Co * Kg;
-        const std::size_t ys = a.y_stride ? a.y_stride : Co * Nc;
+        const std::size_t ys = a.y_step(Co * Nc);
         if constexpr (batched) return forward_batched<Act>(a, bias, ys);
         const std::size_t items = a.n * G;
         const std::size_t T = tasks_for(items, double(a.n) * double(Co * Kg * Nc));

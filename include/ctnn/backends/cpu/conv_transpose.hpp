@@ -91,7 +91,7 @@ struct kernel<ConvTranspose<Ci, Co, K, S, P, OP>, In, cpu> : kernel_base {
                 const auto A = [w = w + co0 * KK](std::size_t m, std::size_t k) { return w[k * R + m]; };
                 const auto B = [x = a.x + n * Ci * HW](std::size_t k) { return x + k * HW; };
                 bcast_gemm<HW, bb::R, bb::NV, init::zero>(0, (co1 - co0) * KK, Ci, A, B, cols, HW);
-                float* y = a.y + n * (a.y_stride ? a.y_stride : Co * OH * OW);  // (a.y_stride: a Concat's slice)
+                float* y = a.y + n * a.y_step(Co * OH * OW);
                 for (std::size_t co = co0; co < co1; ++co) std::fill(y + co * OH * OW, y + (co + 1) * OH * OW, bias[co]);
                 col2im(cols, co0, co1, y);
             }

@@ -103,7 +103,7 @@ struct linear_impl {
             with_rows<PV>(nv, [&]<std::size_t Nv>() {
                 constexpr std::size_t Rt = rows_for(Nv);
                 for_tiles<Rt>(o_begin, o_end, [&]<std::size_t Rr>(std::size_t o0) {
-                    linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc, a.y_stride ? a.y_stride : O);
+                    linear_fwd_tile<I, O, P, Rr, Nv, Act>(w, bias, o0, xt, a.y, j0, nc, a.y_step(O));
                 });
             });
         }
@@ -139,7 +139,7 @@ struct linear_impl {
         const float* bias = a.params + O * I;
         const auto A = [x = a.x](std::size_t m) { return x + m * I; };
         const auto B = [w](std::size_t j) { return w + j * I; };
-        const std::size_t ys = a.y_stride ? a.y_stride : O;  // (a Concat's slice: samples ys apart)
+        const std::size_t ys = a.y_step(O);
         const auto E = [y = a.y, bias, ys](std::size_t m, std::size_t j, float v) { y[m * ys + j] = Act::f(v + bias[j]); };
         const std::size_t n = a.n, T = tasks_for(n * O, double(n) * double(I * O));
         const auto run = [&]<std::size_t Rt, std::size_t Nt>() {

@@ -19,8 +19,7 @@ struct kernel<MaxPool<K, S>, In, cpu> : kernel_base {
     static constexpr kernel_traits traits{.strided_output = true};
     /// Channel nc's (n * C + c) output map: samples y_stride apart (dense: C * OH * OW).
     static float* out_map(const forward_args& a, std::size_t nc) {
-        const std::size_t ys = a.y_stride ? a.y_stride : C * OH * OW;
-        return a.y + nc / C * ys + nc % C * OH * OW;
+        return a.y + nc / C * a.y_step(C * OH * OW) + nc % C * OH * OW;
     }
 
     /// 2x2 windows, stride 2: the larger of each column pair with vectors (the upper one on

@@ -28,7 +28,7 @@ struct kernel<Upsample<S>, In, cpu> : kernel_base {
         });
     }
     static void forward(const forward_args& a) {
-        const std::size_t ys = a.y_stride ? a.y_stride : C * OH * OW;  // (a Concat's slice: samples apart)
+        const std::size_t ys = a.y_step(C * OH * OW);
         planes(a.n, [&](std::size_t p) {
             const float* x = a.x + p * H * W;
             float* y = a.y + p / C * ys + p % C * OH * OW;

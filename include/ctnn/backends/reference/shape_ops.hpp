@@ -17,8 +17,7 @@ struct kernel<Flatten, In, reference> : kernel_base {
     static constexpr kernel_traits traits{.strided_output = true};
     static void forward(const forward_args& a) {
         if (a.y == a.x) return;
-        if (a.y_stride == 0) return void(std::copy(a.x, a.x + a.n * In::size, a.y));
-        for (std::size_t s = 0; s < a.n; ++s) std::copy_n(a.x + s * In::size, In::size, a.y + s * a.y_stride);
+        for (std::size_t s = 0; s < a.n; ++s) std::copy_n(a.x + s * In::size, In::size, a.y + s * a.y_step(In::size));
     }
     static void backward(const backward_args& a) {
         if (a.dx && a.dx != a.dy) std::copy(a.dy, a.dy + a.n * In::size, a.dx);
